@@ -1,0 +1,63 @@
+import type { RefusalReason } from "../stores/seat-store.js";
+
+/** Every reason the core refuses a request for. Stable: clients match on them. */
+export type BookingErrorReason =
+  | RefusalReason
+  | "INVALID_SEATS"
+  | "TOO_MANY_SEATS"
+  | "INVALID_REQUEST_ID"
+  | "SHOW_NOT_FOUND"
+  | "OVERLOADED"
+  | "DEADLINE_EXCEEDED";
+
+/** One bad field of a request, as google.rpc.BadRequest reports it. */
+export interface FieldViolation {
+  readonly field: string;
+  readonly description: string;
+}
+
+/** What a {@link BookingError} carries besides its message. */
+export interface BookingErrorFacts {
+  readonly reason: BookingErrorReason;
+  /** The show the request named ("" when the show itself is the problem). */
+  readonly showId: string;
+  /** The offending seats, ascending; empty when no seat is at fault. */
+  readonly seats?: readonly number[];
+  /** Field-level problems, for INVALID_SEATS and similar. */
+  readonly violations?: readonly FieldViolation[];
+  /** For OVERLOADED: how long the client should wait before retrying. */
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * A request the core refused. Nothing of the request was applied. The message
+ * is written for people and names every offending seat; the facts are for
+ * machines.
+ */
+export class BookingError extends Error {
+  override readonly name = "BookingError";
+  readonly reason: BookingErrorReason;
+  readonly showId: string;
+  readonly seats: readonly number[];
+  readonly violations: readonly FieldViolation[];
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, facts: BookingErrorFacts) {
+    super(message);
+    this.reason = facts.reason;
+    this.showId = facts.showId;
+    this.seats = facts.seats ?? [];
+    this.violations = facts.violations ?? [];
+    this.retryAfterMs = facts.retryAfterMs;
+  }
+}
+
+/** True for errors the core raised on purpose (as opposed to bugs or I/O). */
+export function isBookingError(error: unknown): error is BookingError {
+  return error instanceof BookingError;
+}
+
+/** "seat 3" or "seats 3, 4, 7". */
+export function describeSeats(seats: readonly number[]): string {
+  return seats.length === 1 ? `seat ${seats[0]}` : `seats ${seats.join(", ")}`;
+}
