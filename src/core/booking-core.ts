@@ -25,7 +25,7 @@ export interface CallContext {
   /** The authenticated principal. */
   readonly principal: string;
   /** Epoch ms after which the caller no longer waits; the change is not started then. */
-  readonly deadline?: number;
+  readonly deadline?: number | undefined;
 }
 
 /** A committed change. */
@@ -144,7 +144,7 @@ export class BookingCore {
   }
 
   /** A consistent snapshot of a show's seats, read from the store. */
-  available(showId: string): Promise<ShowSnapshot> {
+  async available(showId: string): Promise<ShowSnapshot> {
     return this.#store.snapshot(this.#resolveShow(showId).id);
   }
 

@@ -1,0 +1,245 @@
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import type { ShowDefinition } from "./stores/seat-store.js";
+
+/** The development admin principal, trusted only with the development PKI. */
+export const DEV_ADMIN_PRINCIPAL = "spiffe://seat-booking.dev/admin";
+
+/** Everything the server is configured with: one typed object, read once at start. */
+export interface ServerConfig {
+  /** host:port to listen on. Port 0 picks a free port. */
+  readonly listen: string;
+  /** Plaintext, loopback only: for local experiments. */
+  readonly insecure: boolean;
+  /** Where the development PKI lives (and is created when missing). */
+  readonly certsDir: string;
+  /** True when no certificate path was given: the development PKI is used. */
+  readonly devPki: boolean;
+  readonly caCertPath: string;
+  readonly serverCertPath: string;
+  readonly serverKeyPath: string;
+  readonly shows: readonly ShowDefinition[];
+  readonly defaultShowId: string;
+  /** Principals who may cancel anyone's seats. */
+  readonly admins: readonly string[];
+  /** When set, only these principals may call; others get PERMISSION_DENIED. */
+  readonly allowedPrincipals: readonly string[] | undefined;
+  readonly logLevel: string;
+  /** "memory", "sqlite", "sqlite:PATH" or a postgres:// URL. */
+  readonly store: string;
+  readonly requestIdRetentionMs: number;
+  readonly maxSeatsPerRequest: number;
+  /** Calls being served at once; more get RESOURCE_EXHAUSTED. */
+  readonly maxInFlight: number;
+  /** Changes waiting for the store; more get RESOURCE_EXHAUSTED. */
+  readonly maxQueuedChanges: number;
+  readonly maxReceiveBytes: number;
+  readonly maxConcurrentStreams: number;
+  /** Per-principal token buckets, in calls per second; 0 turns one off. */
+  readonly writeRatePerSecond: number;
+  readonly writeBurst: number;
+  readonly readRatePerSecond: number;
+  readonly readBurst: number;
+  /** host:port of the Prometheus endpoint; undefined = off. */
+  readonly metricsListen: string | undefined;
+  /** How long SIGTERM waits for calls in flight before cancelling them. */
+  readonly shutdownGraceMs: number;
+  readonly postgresPoolSize: number;
+}
+
+/** A bad flag or variable: the message names it. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** Help text for `booking serve --help`. */
+export const SERVE_USAGE = `usage: booking serve [options]
+
+Every option also reads an environment variable (shown); flags win.
+
+  --listen HOST:PORT            BOOKING_LISTEN        default 127.0.0.1:50051
+  --insecure                    BOOKING_INSECURE=1    plaintext, loopback only
+  --certs-dir DIR               BOOKING_CERTS_DIR     default certs (created if missing)
+  --ca FILE                     BOOKING_CA            client CA (default DIR/ca.crt)
+  --cert FILE                   BOOKING_SERVER_CERT   server certificate (default DIR/server.crt)
+  --key FILE                    BOOKING_SERVER_KEY    server key (default DIR/server.key)
+  --store SPEC                  BOOKING_STORE         sqlite (default, ./data/booking.sqlite),
+                                                      sqlite:PATH, memory, postgres://...
+  --shows ID:SEATS,...          BOOKING_SHOWS         default main:100
+  --default-show ID             BOOKING_DEFAULT_SHOW  default: the first show
+  --admins P,...                BOOKING_ADMINS        default ${DEV_ADMIN_PRINCIPAL} with the dev PKI
+  --allow P,...                 BOOKING_ALLOW         only these principals may call
+  --log-level LEVEL             BOOKING_LOG_LEVEL     default info
+  --request-id-retention-hours  BOOKING_REQUEST_ID_RETENTION_HOURS  default 24
+  --max-seats-per-request N     BOOKING_MAX_SEATS_PER_REQUEST       default 64
+  --max-in-flight N             BOOKING_MAX_IN_FLIGHT               default 1024
+  --max-queued N                BOOKING_MAX_QUEUED                  default 4096
+  --max-receive-bytes N         BOOKING_MAX_RECEIVE_BYTES           default 65536
+  --max-concurrent-streams N    BOOKING_MAX_CONCURRENT_STREAMS      default 100
+  --write-rate N[/BURST]        BOOKING_WRITE_RATE    per principal, calls/s (0 = off, default 0)
+  --read-rate N[/BURST]         BOOKING_READ_RATE     per principal, calls/s (0 = off, default 0)
+  --metrics-listen HOST:PORT    BOOKING_METRICS_LISTEN  Prometheus /metrics (default off)
+  --shutdown-grace-ms N         BOOKING_SHUTDOWN_GRACE_MS           default 10000
+  --pg-pool-size N              BOOKING_PG_POOL_SIZE                default 10
+  --help
+`;
+
+const options = {
+  listen: { type: "string", env: "BOOKING_LISTEN" },
+  insecure: { type: "boolean", env: "BOOKING_INSECURE" },
+  "certs-dir": { type: "string", env: "BOOKING_CERTS_DIR" },
+  ca: { type: "string", env: "BOOKING_CA" },
+  cert: { type: "string", env: "BOOKING_SERVER_CERT" },
+  key: { type: "string", env: "BOOKING_SERVER_KEY" },
+  store: { type: "string", env: "BOOKING_STORE" },
+  shows: { type: "string", env: "BOOKING_SHOWS" },
+  "default-show": { type: "string", env: "BOOKING_DEFAULT_SHOW" },
+  admins: { type: "string", env: "BOOKING_ADMINS" },
+  allow: { type: "string", env: "BOOKING_ALLOW" },
+  "log-level": { type: "string", env: "BOOKING_LOG_LEVEL" },
+  "request-id-retention-hours": { type: "string", env: "BOOKING_REQUEST_ID_RETENTION_HOURS" },
+  "max-seats-per-request": { type: "string", env: "BOOKING_MAX_SEATS_PER_REQUEST" },
+  "max-in-flight": { type: "string", env: "BOOKING_MAX_IN_FLIGHT" },
+  "max-queued": { type: "string", env: "BOOKING_MAX_QUEUED" },
+  "max-receive-bytes": { type: "string", env: "BOOKING_MAX_RECEIVE_BYTES" },
+  "max-concurrent-streams": { type: "string", env: "BOOKING_MAX_CONCURRENT_STREAMS" },
+  "write-rate": { type: "string", env: "BOOKING_WRITE_RATE" },
+  "read-rate": { type: "string", env: "BOOKING_READ_RATE" },
+  "metrics-listen": { type: "string", env: "BOOKING_METRICS_LISTEN" },
+  "shutdown-grace-ms": { type: "string", env: "BOOKING_SHUTDOWN_GRACE_MS" },
+  "pg-pool-size": { type: "string", env: "BOOKING_PG_POOL_SIZE" },
+  help: { type: "boolean", env: "" },
+} as const;
+
+type OptionName = keyof typeof options;
+
+/** Reads `booking serve` flags, falling back to BOOKING_* variables. */
+export function parseServerConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ServerConfig | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(Object.entries(options).map(([name, spec]) => [name, { type: spec.type }])),
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
+  const flags = parsed.values as Partial<Record<OptionName, string | boolean>>;
+  if (flags.help === true) return "help";
+  const text = (name: OptionName): string | undefined => {
+    const flag = flags[name];
+    if (typeof flag === "string") return flag;
+    const variable = options[name].env;
+    return variable === "" ? undefined : env[variable];
+  };
+  const bool = (name: OptionName): boolean => {
+    if (flags[name] === true) return true;
+    const value = env[options[name].env];
+    return value !== undefined && ["1", "true", "yes"].includes(value.toLowerCase());
+  };
+  const integer = (name: OptionName, fallback: number, min: number): number => {
+    const raw = text(name);
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new ConfigError(`--${name} (${options[name].env}) must be a whole number >= ${min}, got "${raw}"`);
+    }
+    return value;
+  };
+
+  const certsDir = text("certs-dir") ?? "certs";
+  const devPki = text("ca") === undefined && text("cert") === undefined && text("key") === undefined;
+  const shows = parseShows(text("shows") ?? "main:100");
+  const defaultShowId = text("default-show") ?? shows[0]?.id ?? "main";
+  if (!shows.some((show) => show.id === defaultShowId)) {
+    throw new ConfigError(`--default-show "${defaultShowId}" is not among --shows (${shows.map((s) => s.id).join(", ")})`);
+  }
+  const listen = text("listen") ?? "127.0.0.1:50051";
+  parseHostPort(listen, "--listen");
+  const metricsListen = text("metrics-listen");
+  if (metricsListen !== undefined) parseHostPort(metricsListen, "--metrics-listen");
+  const writeRate = parseRate(text("write-rate") ?? "0", "--write-rate");
+  const readRate = parseRate(text("read-rate") ?? "0", "--read-rate");
+
+  return {
+    listen,
+    insecure: bool("insecure"),
+    certsDir,
+    devPki,
+    caCertPath: text("ca") ?? join(certsDir, "ca.crt"),
+    serverCertPath: text("cert") ?? join(certsDir, "server.crt"),
+    serverKeyPath: text("key") ?? join(certsDir, "server.key"),
+    shows,
+    defaultShowId,
+    admins: list(text("admins")) ?? (devPki ? [DEV_ADMIN_PRINCIPAL] : []),
+    allowedPrincipals: list(text("allow")),
+    logLevel: parseLogLevel(text("log-level") ?? "info"),
+    store: text("store") ?? "sqlite",
+    requestIdRetentionMs: integer("request-id-retention-hours", 24, 1) * 60 * 60 * 1000,
+    maxSeatsPerRequest: integer("max-seats-per-request", 64, 1),
+    maxInFlight: integer("max-in-flight", 1024, 1),
+    maxQueuedChanges: integer("max-queued", 4096, 1),
+    maxReceiveBytes: integer("max-receive-bytes", 65536, 1024),
+    maxConcurrentStreams: integer("max-concurrent-streams", 100, 1),
+    writeRatePerSecond: writeRate.rate,
+    writeBurst: writeRate.burst,
+    readRatePerSecond: readRate.rate,
+    readBurst: readRate.burst,
+    metricsListen,
+    shutdownGraceMs: integer("shutdown-grace-ms", 10_000, 0),
+    postgresPoolSize: integer("pg-pool-size", 10, 1),
+  };
+}
+
+/** Splits "host:port" (IPv6 in brackets) and checks the port. */
+export function parseHostPort(address: string, what: string): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(address);
+  const port = Number(match?.[2]);
+  if (match === null || port > 65535) {
+    throw new ConfigError(`${what} must be HOST:PORT (IPv6 in brackets), got "${address}"`);
+  }
+  return { host: (match[1] ?? "").replace(/^\[|\]$/g, ""), port };
+}
+
+/** "main:100,matinee:40" → shows. */
+export function parseShows(spec: string): ShowDefinition[] {
+  const shows: ShowDefinition[] = [];
+  for (const entry of spec.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
+    const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,63}):(\d+)$/.exec(entry);
+    const total = Number(match?.[2]);
+    if (match === null || total < 1 || total > 1_000_000) {
+      throw new ConfigError(
+        `--shows entry "${entry}" must be ID:SEATS (ID of letters, digits, _ . -; SEATS 1 to 1000000)`,
+      );
+    }
+    const id = match[1] ?? "";
+    if (shows.some((show) => show.id === id)) throw new ConfigError(`--shows names "${id}" twice`);
+    shows.push({ id, totalSeats: total });
+  }
+  if (shows.length === 0) throw new ConfigError("--shows must name at least one show");
+  return shows;
+}
+
+function parseRate(spec: string, what: string): { rate: number; burst: number } {
+  const match = /^(\d+(?:\.\d+)?)(?:\/(\d+))?$/.exec(spec);
+  if (match === null) throw new ConfigError(`${what} must be RATE or RATE/BURST (calls per second), got "${spec}"`);
+  const rate = Number(match[1]);
+  const burst = match[2] === undefined ? Math.max(1, Math.ceil(rate)) : Number(match[2]);
+  return { rate, burst };
+}
+
+function parseLogLevel(level: string): string {
+  const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+  if (!levels.includes(level)) throw new ConfigError(`--log-level must be one of ${levels.join(", ")}, got "${level}"`);
+  return level;
+}
+
+function list(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+}

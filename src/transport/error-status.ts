@@ -1,0 +1,88 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { anyPack, DurationSchema, type Any } from "@bufbuild/protobuf/wkt";
+import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import { isBookingError, type BookingError, type BookingErrorReason } from "../core/booking-errors.js";
+
+/** The ErrorInfo domain of every error this service raises. */
+export const ERROR_DOMAIN = "booking.v1";
+
+/** The trailer grpc-js clients read the rich error model from. */
+export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
+
+const codeOfReason: Record<BookingErrorReason, status> = {
+  INVALID_SEATS: status.INVALID_ARGUMENT,
+  TOO_MANY_SEATS: status.INVALID_ARGUMENT,
+  INVALID_REQUEST_ID: status.INVALID_ARGUMENT,
+  REQUEST_ID_REUSED: status.INVALID_ARGUMENT,
+  SHOW_NOT_FOUND: status.NOT_FOUND,
+  SEAT_ALREADY_BOOKED: status.ALREADY_EXISTS,
+  SEAT_NOT_BOOKED: status.FAILED_PRECONDITION,
+  SEAT_NOT_OWNED: status.PERMISSION_DENIED,
+  OVERLOADED: status.RESOURCE_EXHAUSTED,
+  DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
+};
+
+/** A status to send: what grpc-js callbacks and `call.emit("error")` take. */
+export type WireStatus = Partial<ServiceError> & { code: status; details: string; metadata: Metadata };
+
+/**
+ * Maps any error thrown while serving a call to the status sent on the wire.
+ *
+ * Booking errors keep their message and carry google.rpc.Status details:
+ * ErrorInfo (reason, show, seats) always, BadRequest when fields are at fault,
+ * RetryInfo when the client should come back later. Anything else is a bug or
+ * an I/O failure: the client gets a generic INTERNAL (or UNAVAILABLE for a
+ * store that is unreachable), never the stack, which goes to the log.
+ */
+export function toWireStatus(error: unknown): WireStatus {
+  if (isBookingError(error)) return bookingErrorStatus(error);
+  return richStatus(status.INTERNAL, "internal error; the server logged the cause", []);
+}
+
+/** A status with google.rpc details, for errors raised in the gRPC layer itself. */
+export function richStatus(
+  code: status,
+  message: string,
+  details: readonly Any[],
+): WireStatus {
+  const metadata = new Metadata();
+  const statusMessage = create(StatusSchema, { code, message, details: [...details] });
+  metadata.set(STATUS_DETAILS_KEY, Buffer.from(toBinary(StatusSchema, statusMessage)));
+  return { code, details: message, metadata };
+}
+
+/** ErrorInfo for a reason raised outside the core (admission control, auth). */
+export function errorInfo(reason: string, metadata: Record<string, string> = {}): Any {
+  return anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }));
+}
+
+/** RetryInfo telling the client when to come back. */
+export function retryInfo(delayMs: number): Any {
+  const seconds = Math.floor(delayMs / 1000);
+  return anyPack(
+    RetryInfoSchema,
+    create(RetryInfoSchema, {
+      retryDelay: create(DurationSchema, { seconds: BigInt(seconds), nanos: (delayMs - seconds * 1000) * 1_000_000 }),
+    }),
+  );
+}
+
+function bookingErrorStatus(error: BookingError): WireStatus {
+  const metadata: Record<string, string> = { show_id: error.showId };
+  if (error.seats.length > 0) metadata["seats"] = error.seats.join(",");
+  const details = [errorInfo(error.reason, metadata)];
+  if (error.violations.length > 0) {
+    details.push(
+      anyPack(
+        BadRequestSchema,
+        create(BadRequestSchema, {
+          fieldViolations: error.violations.map((violation) => ({ ...violation })),
+        }),
+      ),
+    );
+  }
+  if (error.retryAfterMs !== undefined) details.push(retryInfo(error.retryAfterMs));
+  return richStatus(codeOfReason[error.reason], error.message, details);
+}
