@@ -1,0 +1,127 @@
+import { createServer, type Server as HttpServer } from "node:http";
+import { status } from "@grpc/grpc-js";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { BookingCore } from "../core/booking-core.js";
+import type { RejectionCause, RpcObserver } from "./unary-handler.js";
+
+/** The service's Prometheus metrics and the observer that feeds them. */
+export interface BookingMetrics {
+  readonly registry: Registry;
+  readonly observer: RpcObserver;
+  /** Reports how many calls are being served; set once the server exists. */
+  setInFlightSource(source: () => number): void;
+}
+
+/**
+ * Registers every metric the operations guide lists: RPCs by method and code,
+ * latency, seats per show, in-flight and queued work, rejections by cause,
+ * event-loop delay (from prom-client's defaults), store commit latency and
+ * batch sizes.
+ */
+export function createBookingMetrics(core: BookingCore): BookingMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  const calls = new Counter({
+    name: "booking_rpc_total",
+    help: "RPCs finished, by method and gRPC status code.",
+    labelNames: ["method", "code"] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "booking_rpc_duration_seconds",
+    help: "Time from receiving a call to answering it, by method.",
+    labelNames: ["method"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const rejections = new Counter({
+    name: "booking_rejections_total",
+    help: "Calls turned away before serving, by cause (in_flight, rate_limit, not_allowed, unauthenticated).",
+    labelNames: ["method", "cause"] as const,
+    registers: [registry],
+  });
+  let inFlightSource = (): number => 0;
+  new Gauge({
+    name: "booking_in_flight_calls",
+    help: "Calls being served now.",
+    registers: [registry],
+    collect() {
+      this.set(inFlightSource());
+    },
+  });
+  new Gauge({
+    name: "booking_queued_changes",
+    help: "Book and cancel requests waiting for the store.",
+    registers: [registry],
+    collect() {
+      this.set(core.queuedChanges);
+    },
+  });
+  const seats = new Gauge({
+    name: "booking_seats",
+    help: "Seats per show and state (booked, available), read from the store at scrape time.",
+    labelNames: ["show", "state"] as const,
+    registers: [registry],
+    async collect() {
+      for (const show of core.shows) {
+        const snapshot = await core.available(show.id);
+        seats.set({ show: show.id, state: "booked" }, snapshot.bookedCount);
+        seats.set({ show: show.id, state: "available" }, snapshot.totalSeats - snapshot.bookedCount);
+      }
+    },
+  });
+  const commitLatency = new Histogram({
+    name: "booking_store_commit_seconds",
+    help: "Time to apply and commit one batch of changes in the store.",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: "booking_store_batch_size",
+    help: "Changes committed together in one store transaction (group commit).",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+  core.observeBatches(({ size, commitMs }) => {
+    commitLatency.observe(commitMs / 1000);
+    batchSize.observe(size);
+  });
+
+  return {
+    registry,
+    setInFlightSource(source) {
+      inFlightSource = source;
+    },
+    observer: {
+      callStarted() {},
+      callFinished(method: string, code: status, seconds: number) {
+        calls.inc({ method, code: status[code] });
+        latency.observe({ method }, seconds);
+      },
+      callRejected(method: string, cause: RejectionCause) {
+        rejections.inc({ method, cause });
+      },
+    },
+  };
+}
+
+/**
+ * Serves GET /metrics in the Prometheus text format on its own port, apart
+ * from the gRPC port, so scraping needs no client certificate.
+ */
+export function serveMetrics(registry: Registry, host: string, port: number): Promise<HttpServer> {
+  const server = createServer((request, response) => {
+    if (request.method !== "GET" || request.url !== "/metrics") {
+      response.writeHead(404, { "content-type": "text/plain" }).end("not found; try GET /metrics\n");
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
+      (error: unknown) => response.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(error)}\n`),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
