@@ -1,0 +1,169 @@
+import type { Server as HttpServer } from "node:http";
+import { experimental, ServerCredentials } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { descriptorSetBytes } from "../gen/descriptor-set.js";
+import { BookingCore } from "./core/booking-core.js";
+import { ConfigError, parseHostPort, parseServerConfig, SERVE_USAGE, type ServerConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { ensureDevPki } from "./pki/dev-pki.js";
+import { openStore } from "./stores/open-store.js";
+import { BOOKING_SERVICE_NAME, createBookingServer } from "./transport/booking-server.js";
+import { createBookingMetrics, serveMetrics } from "./transport/metrics.js";
+import { ReloadingCertificates } from "./transport/reloading-certificates.js";
+import { addReflectionService } from "./transport/reflection-service.js";
+
+/**
+ * `booking serve` (and `npm start`): reads the configuration, opens the store,
+ * serves until SIGINT or SIGTERM, then drains and closes everything.
+ * Resolves the process exit code; only the CLI entry point exits.
+ */
+export async function runServeCommand(argv: readonly string[]): Promise<number> {
+  let config: ServerConfig;
+  try {
+    const parsed = parseServerConfig(argv, process.env);
+    if (parsed === "help") {
+      process.stdout.write(SERVE_USAGE);
+      return 0;
+    }
+    config = parsed;
+    if (config.insecure) assertLoopback(config.listen);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`booking serve: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+
+  const logger = createLogger(config.logLevel);
+  try {
+    return await serve(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, "server failed");
+    logger.flush();
+    process.stderr.write(`booking serve: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+async function serve(config: ServerConfig, logger: Logger): Promise<number> {
+  const certificates = config.insecure ? undefined : await loadCertificates(config, logger);
+  const credentials =
+    certificates === undefined
+      ? ServerCredentials.createInsecure()
+      : experimental.createCertificateProviderServerCredentials(certificates, certificates, true);
+  if (config.insecure) {
+    logger.warn({ listen: config.listen }, "serving PLAINTEXT without client authentication (--insecure); every caller is 'anonymous'");
+  }
+  const store = await openStore(config.store, {
+    requestIdRetentionMs: config.requestIdRetentionMs,
+    postgresPoolSize: config.postgresPoolSize,
+  });
+  const core = await BookingCore.open({
+    store,
+    shows: config.shows,
+    defaultShowId: config.defaultShowId,
+    admins: config.admins,
+    maxSeatsPerRequest: config.maxSeatsPerRequest,
+    maxQueuedChanges: config.maxQueuedChanges,
+  });
+  const metrics = config.metricsListen === undefined ? undefined : createBookingMetrics(core);
+  const server = createBookingServer({
+    core,
+    observer: metrics?.observer,
+    logger,
+    credentials,
+    insecure: config.insecure,
+    allowedPrincipals: config.allowedPrincipals,
+    maxInFlight: config.maxInFlight,
+    maxReceiveBytes: config.maxReceiveBytes,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    writeRatePerSecond: config.writeRatePerSecond,
+    writeBurst: config.writeBurst,
+    readRatePerSecond: config.readRatePerSecond,
+    readBurst: config.readBurst,
+    registerExtras: (grpcServer) =>
+      addReflectionService(grpcServer, {
+        descriptorSet: descriptorSetBytes,
+        serviceNames: [BOOKING_SERVICE_NAME, "grpc.health.v1.Health"],
+      }),
+  });
+
+  const port = await server.listen(config.listen);
+  const { host } = parseHostPort(config.listen, "--listen");
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  let metricsServer: HttpServer | undefined;
+  if (metrics !== undefined && config.metricsListen !== undefined) {
+    metrics.setInFlightSource(() => server.handlers.inFlight);
+    const metricsAt = parseHostPort(config.metricsListen, "--metrics-listen");
+    metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port);
+    const bound = metricsServer.address();
+    const boundPort = typeof bound === "object" && bound !== null ? bound.port : metricsAt.port;
+    logger.info({ metrics: `${metricsAt.host}:${boundPort}` }, "metrics listening");
+  }
+  // Tests and scripts wait for this line; it comes last and is flushed at once.
+  logger.info(
+    {
+      address,
+      store: core.storeKind,
+      shows: config.shows,
+      tls: config.insecure ? "off" : "mutual",
+      admins: config.admins,
+    },
+    "listening",
+  );
+  logger.flush();
+  if (!config.insecure) printGreeting(config, address);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  logger.info({ signal, grace_ms: config.shutdownGraceMs }, "shutting down: draining calls in flight");
+  await server.shutdown(config.shutdownGraceMs);
+  metricsServer?.close();
+  certificates?.close();
+  await core.close();
+  logger.info("stopped");
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  return 0;
+}
+
+async function loadCertificates(config: ServerConfig, logger: Logger): Promise<ReloadingCertificates> {
+  if (config.devPki) {
+    const { created, paths } = await ensureDevPki(config.certsDir);
+    if (created) process.stderr.write(`created a development PKI in ${paths.dir}/\n`);
+  }
+  return ReloadingCertificates.load(config, {
+    onReload: ({ ok, error }) =>
+      ok
+        ? logger.info("reloaded the server certificate, key and client CA; new connections use them")
+        : logger.warn({ error }, "ignored changed certificate files that do not form a valid set; still serving the previous ones"),
+  });
+}
+
+/** Plaintext is for local experiments only: refuse it on any other address. */
+function assertLoopback(listen: string): void {
+  const { host } = parseHostPort(listen, "--listen");
+  if (!(host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+    throw new ConfigError(`--insecure is refused on ${listen}: plaintext is allowed on loopback addresses only`);
+  }
+}
+
+function printGreeting(config: ServerConfig, address: string): void {
+  const dir = config.certsDir;
+  const lines = [
+    "",
+    `seat-booking is serving on ${address} (mutual TLS)`,
+    `  client CA: ${config.caCertPath}`,
+    ...(config.devPki ? [`  development client certificates: ${dir}/{alice,bob,admin}.{crt,key}`] : []),
+    "",
+    "try:",
+    `  npx booking book 1 2 3`,
+    `  npx booking show`,
+    `  grpcurl -cacert ${dir}/ca.crt -cert ${dir}/alice.crt -key ${dir}/alice.key ${address} list`,
+    `  grpcurl -cacert ${dir}/ca.crt -cert ${dir}/alice.crt -key ${dir}/alice.key -d '{"seats":[4,5]}' ${address} booking.v1.BookingService/BookSeats`,
+    "",
+  ];
+  process.stderr.write(lines.join("\n") + "\n");
+}

@@ -1,0 +1,117 @@
+import { status } from "@grpc/grpc-js";
+import { isBookingError, type BookingClient } from "../../client/index.js";
+
+/** One worker of a workload: a principal's client, and the seats it holds. */
+export interface Worker {
+  readonly id: string;
+  readonly principal: string;
+  client: BookingClient;
+}
+
+/** An operation whose outcome the client never learned (the server died). */
+export interface UnknownOutcome {
+  readonly worker: Worker;
+  readonly kind: "book" | "cancel";
+  readonly seats: number[];
+  readonly requestId: string;
+}
+
+/**
+ * What clients know was committed: seat → the worker holding it, built only
+ * from acknowledged calls. Unknown outcomes are kept aside until a retry with
+ * their request id settles them.
+ */
+export class BookingLedger {
+  readonly holder = new Map<number, Worker>();
+  readonly unknown: UnknownOutcome[] = [];
+  acknowledged = 0;
+  refused = 0;
+  private sequence = 0;
+
+  constructor(readonly showId: string, readonly totalSeats: number) {}
+
+  /** Records a committed change. */
+  apply(worker: Worker, kind: "book" | "cancel", seats: readonly number[]): void {
+    this.acknowledged++;
+    for (const seat of seats) {
+      if (kind === "book") {
+        const earlier = this.holder.get(seat);
+        if (earlier !== undefined) throw new Error(`seat ${seat} acknowledged to ${worker.id} while ${earlier.id} holds it`);
+        this.holder.set(seat, worker);
+      } else if (this.holder.get(seat) === worker) {
+        // A cancel's acknowledgement may arrive after another worker's
+        // booking of the freed seat; only the holder's entry is removed.
+        this.holder.delete(seat);
+      }
+    }
+  }
+
+  /**
+   * One random operation for `worker`: book 1–4 random seats, or cancel some
+   * of the seats it holds. Acknowledged outcomes update the ledger; refusals
+   * must carry an expected code; a lost connection becomes an unknown outcome.
+   */
+  async step(worker: Worker, random: () => number): Promise<void> {
+    const held = [...this.holder].filter(([, holder]) => holder === worker).map(([seat]) => seat);
+    const cancel = held.length > 0 && random() < 0.4;
+    const seats = cancel
+      ? held.filter(() => random() < 0.6).slice(0, 4)
+      : [...new Set(Array.from({ length: 1 + Math.floor(random() * 4) }, () => 1 + Math.floor(random() * this.totalSeats)))];
+    if (seats.length === 0) return;
+    seats.sort((a, b) => a - b);
+    const kind = cancel ? "cancel" : "book";
+    const requestId = `${worker.id}-${++this.sequence}-${Math.floor(random() * 1e9)}`;
+    const request = { showId: this.showId, seats, requestId };
+    try {
+      const response = kind === "book" ? await worker.client.bookSeats(request) : await worker.client.cancelSeats(request);
+      this.apply(worker, kind, response.seats);
+    } catch (error) {
+      if (isBookingError(error) && error.code === status.ALREADY_EXISTS && kind === "book") {
+        this.refused++;
+        return;
+      }
+      if (isBookingError(error) && (error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED || error.code === status.CANCELLED || error.code === status.INTERNAL && /RST_STREAM|stream|connection/i.test(error.message))) {
+        this.unknown.push({ worker, kind, seats, requestId });
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Settles every unknown outcome by repeating it with its request id: the
+   * server either replays what it committed or performs it now.
+   */
+  async settleUnknown(): Promise<number> {
+    const pending = this.unknown.splice(0);
+    for (const operation of pending) {
+      const request = { showId: this.showId, seats: operation.seats, requestId: operation.requestId };
+      try {
+        const response =
+          operation.kind === "book"
+            ? await operation.worker.client.bookSeats(request)
+            : await operation.worker.client.cancelSeats(request);
+        this.apply(operation.worker, operation.kind, response.seats);
+      } catch (error) {
+        if (isBookingError(error) && error.code === status.ALREADY_EXISTS) {
+          this.refused++;
+          continue;
+        }
+        throw error;
+      }
+    }
+    return pending.length;
+  }
+}
+
+/** A small deterministic PRNG (mulberry32), so a failing run can be repeated. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

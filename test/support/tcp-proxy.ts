@@ -1,0 +1,67 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+/**
+ * A loopback TCP proxy that can lose the server's replies: with
+ * `dropReplies` on, bytes from the server are discarded while requests still
+ * reach it. TLS passes through untouched, so this fakes a network that fails
+ * between the server's commit and the client's receipt.
+ */
+export class TcpProxy {
+  dropReplies = false;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #targetPort: number;
+
+  private constructor(server: Server, targetPort: number) {
+    this.#server = server;
+    this.#targetPort = targetPort;
+  }
+
+  /** Starts a proxy on 127.0.0.1 (free port) to 127.0.0.1:targetPort. */
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const server = createServer();
+    const proxy = new TcpProxy(server, targetPort);
+    server.on("connection", (client) => proxy.#pipe(client));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return proxy;
+  }
+
+  get port(): number {
+    const address = this.#server.address();
+    if (address === null || typeof address === "string") throw new Error("the proxy is not listening");
+    return address.port;
+  }
+
+  /** New connections go to this port from now on. */
+  retarget(port: number): void {
+    this.#targetPort = port;
+  }
+
+  /** Cuts every open connection. */
+  resetConnections(): void {
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+  }
+
+  async close(): Promise<void> {
+    this.resetConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #pipe(client: Socket): void {
+    const upstream = connect(this.#targetPort, "127.0.0.1");
+    this.#sockets.add(client).add(upstream);
+    client.on("data", (chunk) => upstream.write(chunk));
+    upstream.on("data", (chunk) => {
+      if (!this.dropReplies) client.write(chunk);
+    });
+    const closeBoth = (): void => {
+      client.destroy();
+      upstream.destroy();
+      this.#sockets.delete(client);
+      this.#sockets.delete(upstream);
+    };
+    client.on("close", closeBoth).on("error", closeBoth);
+    upstream.on("close", closeBoth).on("error", closeBoth);
+  }
+}
