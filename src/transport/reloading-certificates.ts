@@ -69,7 +69,9 @@ export class ReloadingCertificates implements CertificateProvider {
 
   addCaCertificateListener(listener: CaListener): void {
     this.#caListeners.add(listener);
-    listener({ caCertificate: this.#material.ca });
+    // grpc-js registers its own watcher only after adding this listener, so
+    // an update delivered synchronously would reach nobody.
+    process.nextTick(() => listener({ caCertificate: this.#material.ca }));
   }
 
   removeCaCertificateListener(listener: CaListener): void {
@@ -78,7 +80,7 @@ export class ReloadingCertificates implements CertificateProvider {
 
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.#identityListeners.add(listener);
-    listener({ certificate: this.#material.cert, privateKey: this.#material.key });
+    process.nextTick(() => listener({ certificate: this.#material.cert, privateKey: this.#material.key }));
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
