@@ -47,6 +47,8 @@ export async function runServeCommand(argv: readonly string[]): Promise<number> 
 }
 
 async function serve(config: ServerConfig, logger: Logger): Promise<number> {
+  // Lifecycle lines are announced at any log level: scripts wait for them.
+  const lifecycle = logger.child({}, { level: "info" });
   const certificates = config.insecure ? undefined : await loadCertificates(config, logger);
   const credentials =
     certificates === undefined
@@ -99,10 +101,10 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port);
     const bound = metricsServer.address();
     const boundPort = typeof bound === "object" && bound !== null ? bound.port : metricsAt.port;
-    logger.info({ metrics: `${metricsAt.host}:${boundPort}` }, "metrics listening");
+    lifecycle.info({ metrics: `${metricsAt.host}:${boundPort}` }, "metrics listening");
   }
   // Tests and scripts wait for this line; it comes last and is flushed at once.
-  logger.info(
+  lifecycle.info(
     {
       address,
       store: core.storeKind,
@@ -119,12 +121,12 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
-  logger.info({ signal, grace_ms: config.shutdownGraceMs }, "shutting down: draining calls in flight");
+  lifecycle.info({ signal, grace_ms: config.shutdownGraceMs }, "shutting down: draining calls in flight");
   await server.shutdown(config.shutdownGraceMs);
   metricsServer?.close();
   certificates?.close();
   await core.close();
-  logger.info("stopped");
+  lifecycle.info("stopped");
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   return 0;
 }

@@ -24,6 +24,8 @@ export interface UnknownOutcome {
 export class BookingLedger {
   readonly holder = new Map<number, Worker>();
   readonly unknown: UnknownOutcome[] = [];
+  /** Seats whose cancel a worker has sent but not yet seen acknowledged. */
+  private readonly cancelling = new Map<Worker, Set<number>>();
   acknowledged = 0;
   refused = 0;
   private sequence = 0;
@@ -36,7 +38,12 @@ export class BookingLedger {
     for (const seat of seats) {
       if (kind === "book") {
         const earlier = this.holder.get(seat);
-        if (earlier !== undefined) throw new Error(`seat ${seat} acknowledged to ${worker.id} while ${earlier.id} holds it`);
+        // Replies travel on separate connections: a booking of a freed seat may
+        // be acknowledged before the cancel that freed it. Anything else is a
+        // double booking.
+        if (earlier !== undefined && !this.cancelling.get(earlier)?.has(seat)) {
+          throw new Error(`seat ${seat} acknowledged to ${worker.id} while ${earlier.id} holds it`);
+        }
         this.holder.set(seat, worker);
       } else if (this.holder.get(seat) === worker) {
         // A cancel's acknowledgement may arrive after another worker's
@@ -62,9 +69,11 @@ export class BookingLedger {
     const kind = cancel ? "cancel" : "book";
     const requestId = `${worker.id}-${++this.sequence}-${Math.floor(random() * 1e9)}`;
     const request = { showId: this.showId, seats, requestId };
+    if (kind === "cancel") this.cancelling.set(worker, new Set(seats));
     try {
       const response = kind === "book" ? await worker.client.bookSeats(request) : await worker.client.cancelSeats(request);
       this.apply(worker, kind, response.seats);
+      if (kind === "cancel") this.cancelling.delete(worker);
     } catch (error) {
       if (isBookingError(error) && error.code === status.ALREADY_EXISTS && kind === "book") {
         this.refused++;
@@ -92,6 +101,7 @@ export class BookingLedger {
             ? await operation.worker.client.bookSeats(request)
             : await operation.worker.client.cancelSeats(request);
         this.apply(operation.worker, operation.kind, response.seats);
+        if (operation.kind === "cancel") this.cancelling.delete(operation.worker);
       } catch (error) {
         if (isBookingError(error) && error.code === status.ALREADY_EXISTS) {
           this.refused++;
