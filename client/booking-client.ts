@@ -1,0 +1,225 @@
+import { randomUUID } from "node:crypto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  Metadata,
+  makeGenericClientConstructor,
+  status,
+  type CallOptions as GrpcCallOptions,
+  type ChannelOptions,
+  type ClientUnaryCall,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import {
+  BookingService,
+  type BookSeatsRequestSchema,
+  type BookSeatsResponse,
+  type CancelSeatsRequestSchema,
+  type CancelSeatsResponse,
+  type ShowAvailableRequestSchema,
+  type ShowAvailableResponse,
+} from "../gen/booking/v1/booking_pb.js";
+import { BookingError } from "./booking-error.js";
+import { callWithRetries, DEFAULT_RETRY_POLICY, type RetryEvent, type RetryPolicy } from "./call-retry.js";
+import { loadClientCredentials, type ClientTlsMaterial } from "./client-credentials.js";
+import { grpcServiceDefinition } from "./grpc-service-definition.js";
+
+/** The address used when none is given: the server's default listen address. */
+export const DEFAULT_ADDRESS = "127.0.0.1:50051";
+
+/** How long a call (all its retries included) may take unless told otherwise. */
+export const DEFAULT_DEADLINE_MS = 5000;
+
+/**
+ * The metadata key the server logs a call's request id under. The SDK sends
+ * the idempotency key there too, so every attempt of one logical call shows
+ * up in the server log under one id.
+ */
+export const REQUEST_ID_HEADER = "x-request-id";
+
+/** Options of {@link createBookingClient}. TLS material is required: the server demands mutual TLS. */
+export interface BookingClientOptions extends ClientTlsMaterial {
+  /** "host:port" of the server; default {@link DEFAULT_ADDRESS}. */
+  readonly address?: string | undefined;
+  /** The name to verify the server certificate against, when it differs from the host. */
+  readonly serverNameOverride?: string | undefined;
+  /** The deadline of a call that sets none; default {@link DEFAULT_DEADLINE_MS}. */
+  readonly defaultDeadlineMs?: number | undefined;
+  /** Retry policy (defaults: {@link DEFAULT_RETRY_POLICY}) and a listener for each retry. */
+  readonly retry?: (Partial<RetryPolicy> & { readonly onRetry?: ((event: RetryEvent) => void) | undefined }) | undefined;
+  /** Extra grpc-js channel options; they win over the SDK's own. */
+  readonly channelOptions?: Partial<ChannelOptions> | undefined;
+}
+
+/** Per-call options. */
+export interface BookingCallOptions {
+  /** How long the call may take, retries included; default the client's. */
+  readonly deadlineMs?: number | undefined;
+  /**
+   * The idempotency key of a write. Default: the request's own `requestId`,
+   * else a fresh UUID. Every retry of the call reuses it. Ignored by reads.
+   */
+  readonly requestId?: string | undefined;
+  /** Aborting cancels the call in flight or the wait before a retry (CANCELLED). */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * A typed client of booking.v1.BookingService. Requests are init shapes
+ * (plain objects are fine); responses are the generated message types.
+ * Every failure rejects with a BookingError.
+ *
+ * Writes are idempotent: each logical call carries one request_id through
+ * all its retries, so a booking whose answer was lost on a dropped
+ * connection is answered from the server's record (`replayed: true`)
+ * rather than booked twice.
+ */
+export interface BookingClient {
+  /** The address the client talks to. */
+  readonly address: string;
+  /** Books every requested seat for the caller, or none (ALREADY_EXISTS names the taken seats). */
+  bookSeats(
+    request: MessageInitShape<typeof BookSeatsRequestSchema>,
+    options?: BookingCallOptions,
+  ): Promise<BookSeatsResponse>;
+  /** Releases seats the caller holds (any seats, for an admin), all or none. */
+  cancelSeats(
+    request: MessageInitShape<typeof CancelSeatsRequestSchema>,
+    options?: BookingCallOptions,
+  ): Promise<CancelSeatsResponse>;
+  /** The free seats of a show; `{}` asks for the server's default show. */
+  showAvailable(
+    request?: MessageInitShape<typeof ShowAvailableRequestSchema>,
+    options?: BookingCallOptions,
+  ): Promise<ShowAvailableResponse>;
+  /** Closes the channel. Calls in flight fail; later calls reject at once. */
+  close(): void;
+}
+
+type UnaryMethod = (
+  request: unknown,
+  metadata: Metadata,
+  options: GrpcCallOptions,
+  callback: (error: ServiceError | null, response?: unknown) => void,
+) => ClientUnaryCall;
+
+const BookingServiceClient = makeGenericClientConstructor(grpcServiceDefinition(BookingService), "BookingService");
+type ServiceClient = InstanceType<typeof BookingServiceClient>;
+
+/**
+ * Connects (lazily, on the first call) to a booking server over mutual TLS.
+ * Throws a ClientCredentialsError when the TLS material cannot be read, and
+ * a TypeError for options that make no sense. Calls reject with a
+ * BookingError, or a TypeError for misuse (a bad deadlineMs, two different
+ * request ids for one call).
+ */
+export function createBookingClient(options: BookingClientOptions): BookingClient {
+  const address = options.address ?? DEFAULT_ADDRESS;
+  const policy: RetryPolicy = {
+    maxAttempts: options.retry?.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts,
+    initialBackoffMs: options.retry?.initialBackoffMs ?? DEFAULT_RETRY_POLICY.initialBackoffMs,
+    maxBackoffMs: options.retry?.maxBackoffMs ?? DEFAULT_RETRY_POLICY.maxBackoffMs,
+  };
+  const defaultDeadlineMs = options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS;
+  checkWhole("retry.maxAttempts", policy.maxAttempts, 1);
+  checkWhole("retry.initialBackoffMs", policy.initialBackoffMs, 1);
+  checkWhole("retry.maxBackoffMs", policy.maxBackoffMs, policy.initialBackoffMs);
+  checkWhole("defaultDeadlineMs", defaultDeadlineMs, 1);
+  const onRetry = options.retry?.onRetry;
+
+  const channelOptions: Partial<ChannelOptions> = {
+    // Reconnect about as eagerly as the SDK retries; grpc-js would otherwise
+    // wait a full second after a failed connection, and fail every retry in it.
+    "grpc.initial_reconnect_backoff_ms": policy.initialBackoffMs,
+    "grpc.max_reconnect_backoff_ms": policy.maxBackoffMs,
+    ...(options.serverNameOverride === undefined
+      ? {}
+      : {
+          "grpc.ssl_target_name_override": options.serverNameOverride,
+          "grpc.default_authority": options.serverNameOverride,
+        }),
+    ...options.channelOptions,
+  };
+  const client: ServiceClient = new BookingServiceClient(
+    address,
+    loadClientCredentials({ ca: options.ca, cert: options.cert, key: options.key }),
+    channelOptions,
+  );
+  let closed = false;
+
+  const unary = (method: string, request: unknown, requestId: string | undefined, call: BookingCallOptions) => {
+    const deadlineMs = call.deadlineMs ?? defaultDeadlineMs;
+    checkWhole("deadlineMs", deadlineMs, 1);
+    const deadline = Date.now() + deadlineMs;
+    // The header only takes printable ASCII; any other key still travels in the request.
+    const headerId = requestId !== undefined && /^[\x21-\x7e]{1,128}$/.test(requestId) ? requestId : randomUUID();
+    return callWithRetries(
+      () => {
+        if (closed) {
+          return Promise.reject(new BookingError(status.FAILED_PRECONDITION, "the booking client is closed"));
+        }
+        const metadata = new Metadata();
+        metadata.set(REQUEST_ID_HEADER, headerId);
+        return invoke(client, method, request, metadata, deadline, call.signal);
+      },
+      { method, policy, deadline, requestId, signal: call.signal, onRetry },
+    );
+  };
+
+  return {
+    address,
+    bookSeats: async (request, call = {}) => {
+      const requestId = idempotencyKey(request.requestId, call.requestId);
+      return (await unary("BookSeats", { ...request, requestId }, requestId, call)) as BookSeatsResponse;
+    },
+    cancelSeats: async (request, call = {}) => {
+      const requestId = idempotencyKey(request.requestId, call.requestId);
+      return (await unary("CancelSeats", { ...request, requestId }, requestId, call)) as CancelSeatsResponse;
+    },
+    showAvailable: async (request = {}, call = {}) =>
+      (await unary("ShowAvailable", request, undefined, call)) as ShowAvailableResponse,
+    close: () => {
+      closed = true;
+      client.close();
+    },
+  };
+}
+
+function invoke(
+  client: ServiceClient,
+  method: string,
+  request: unknown,
+  metadata: Metadata,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const localName = method.charAt(0).toLowerCase() + method.slice(1);
+    const send = client[localName] as UnaryMethod;
+    let onAbort: (() => void) | undefined;
+    const call = send.call(client, request, metadata, { deadline: new Date(deadline) }, (error, response) => {
+      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+      if (error !== null) reject(error);
+      else resolve(response);
+    });
+    if (signal !== undefined) {
+      onAbort = () => call.cancel();
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+  });
+}
+
+/** The caller's key (from the call options or the request), else a fresh UUID. */
+function idempotencyKey(fromRequest: string | undefined, fromOptions: string | undefined): string {
+  if (fromOptions !== undefined && fromOptions !== "" && fromRequest !== undefined && fromRequest !== "" && fromOptions !== fromRequest) {
+    throw new TypeError(`requestId given twice with different values ("${fromRequest}" in the request, "${fromOptions}" in the options)`);
+  }
+  if (fromOptions !== undefined && fromOptions !== "") return fromOptions;
+  if (fromRequest !== undefined && fromRequest !== "") return fromRequest;
+  return randomUUID();
+}
+
+function checkWhole(name: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new TypeError(`${name} must be a whole number >= ${min}, got ${value}`);
+  }
+}

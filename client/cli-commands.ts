@@ -1,0 +1,116 @@
+import { createBookingClient, DEFAULT_DEADLINE_MS, type BookingClient } from "./booking-client.js";
+import { BookingError } from "./booking-error.js";
+import { CLI_USAGE, isUsageError, parseCliArguments, type CliCommand } from "./cli-arguments.js";
+import {
+  EXIT_OK,
+  EXIT_USAGE_OR_CONNECTION,
+  exitCodeOf,
+  formatFailure,
+  formatResult,
+  formatUsageError,
+  type OperationResult,
+} from "./cli-output.js";
+import { ClientCredentialsError, readPem } from "./client-credentials.js";
+
+/** Where the CLI reads its environment and writes its output. */
+export interface CliIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+}
+
+/**
+ * Runs one `booking` command line and resolves its exit code; never calls
+ * process.exit (the entry point does). `serve` and `certs` are loaded only
+ * when asked for, so a client-only run never loads the server.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let command: CliCommand;
+  try {
+    command = parseCliArguments(argv, io.env);
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    io.stderr.write(formatUsageError("USAGE", error.message, argv.includes("--json")));
+    return EXIT_USAGE_OR_CONNECTION;
+  }
+  switch (command.kind) {
+    case "help":
+      io.stdout.write(CLI_USAGE);
+      return EXIT_OK;
+    case "serve": {
+      const { runServeCommand } = await import("../src/main.js");
+      return runServeCommand([...command.argv]);
+    }
+    case "certs": {
+      const { runCertsCommand } = await import("../src/pki/dev-pki.js");
+      return runCertsCommand([...command.argv]);
+    }
+    case "client":
+      return runOperations(command, io);
+  }
+}
+
+async function runOperations(command: Extract<CliCommand, { kind: "client" }>, io: CliIo): Promise<number> {
+  const { connection, json } = command;
+  let client: BookingClient;
+  try {
+    // Read the files here, so a missing certificate names its flag, not a handshake.
+    client = createBookingClient({
+      address: connection.address,
+      ca: readPem(connection.caPath, "CA certificate"),
+      cert: readPem(connection.certPath, "client certificate"),
+      key: readPem(connection.keyPath, "client key"),
+      ...(command.deadlineMs === undefined ? {} : { defaultDeadlineMs: command.deadlineMs }),
+    });
+  } catch (error) {
+    if (!(error instanceof ClientCredentialsError)) throw error;
+    io.stderr.write(
+      formatUsageError(
+        "CREDENTIALS",
+        `${error.message}; create development certificates with "booking certs" (or "npm start"), ` +
+          "or point --certs-dir, --ca, --cert and --key at yours",
+        json,
+      ),
+    );
+    return EXIT_USAGE_OR_CONNECTION;
+  }
+
+  const context = { address: connection.address, deadlineMs: command.deadlineMs ?? DEFAULT_DEADLINE_MS };
+  const showId = command.showId;
+  try {
+    for (const operation of command.operations) {
+      let result: OperationResult;
+      try {
+        switch (operation.kind) {
+          case "book":
+            result = {
+              operation: "book",
+              response: await client.bookSeats({ showId, seats: [...operation.seats] }, requestIdOption(command)),
+            };
+            break;
+          case "cancel":
+            result = {
+              operation: "cancel",
+              response: await client.cancelSeats({ showId, seats: [...operation.seats] }, requestIdOption(command)),
+            };
+            break;
+          case "show":
+            result = { operation: "show", response: await client.showAvailable({ showId }) };
+            break;
+        }
+      } catch (error) {
+        const failure = BookingError.from(error);
+        io.stderr.write(formatFailure(operation.kind, failure, context, json));
+        return exitCodeOf(failure);
+      }
+      io.stdout.write(formatResult(result, json));
+    }
+    return EXIT_OK;
+  } finally {
+    client.close();
+  }
+}
+
+function requestIdOption(command: { readonly requestId: string | undefined }): { requestId?: string } {
+  return command.requestId === undefined ? {} : { requestId: command.requestId };
+}

@@ -1,0 +1,165 @@
+import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { status } from "@grpc/grpc-js";
+import {
+  BookSeatsResponseSchema,
+  CancelSeatsResponseSchema,
+  ShowAvailableResponseSchema,
+  type BookSeatsResponse,
+  type CancelSeatsResponse,
+  type ShowAvailableResponse,
+} from "../gen/booking/v1/booking_pb.js";
+import type { BookingError } from "./booking-error.js";
+import { formatSeatRanges } from "./seat-list.js";
+
+/** What one CLI operation answered. */
+export type OperationResult =
+  | { readonly operation: "book"; readonly response: BookSeatsResponse }
+  | { readonly operation: "cancel"; readonly response: CancelSeatsResponse }
+  | { readonly operation: "show"; readonly response: ShowAvailableResponse };
+
+/** Exit code: done. */
+export const EXIT_OK = 0;
+/** Exit code: the service answered, and refused or failed the request. */
+export const EXIT_REFUSED = 1;
+/** Exit code: the command line or the certificates are wrong, or the server could not be reached. */
+export const EXIT_USAGE_OR_CONNECTION = 2;
+
+/**
+ * Formats a result for stdout: a sentence (two lines for `show`), or with
+ * `json` one JSON object on one line, the response's canonical JSON (zero
+ * values included) plus an "operation" field. Ends with a newline.
+ */
+export function formatResult(result: OperationResult, json: boolean): string {
+  if (json) {
+    return `${JSON.stringify({ operation: result.operation, ...responseJson(result) })}\n`;
+  }
+  switch (result.operation) {
+    case "book": {
+      const { seats, showId, owner, replayed } = result.response;
+      return `booked ${describeSeats(seats)} in show "${showId}" for ${owner}${replayedNote(replayed)}\n`;
+    }
+    case "cancel": {
+      const { seats, showId, replayed } = result.response;
+      return `cancelled ${describeSeats(seats)} in show "${showId}"${replayedNote(replayed)}\n`;
+    }
+    case "show": {
+      const { showId, totalSeats, availableSeats } = result.response;
+      return (
+        `show "${showId}": ${availableSeats.length} of ${totalSeats} seats available\n` +
+        `available: ${formatSeatRanges(availableSeats)}\n`
+      );
+    }
+  }
+}
+
+/**
+ * Formats a failed operation for stderr as exactly one line, e.g.
+ * `booking: book refused (ALREADY_EXISTS): seats 1, 2 of show "main" are already booked`,
+ * or with `json` a single-line `{"error":{...}}`.
+ */
+export function formatFailure(
+  operation: OperationResult["operation"],
+  error: BookingError,
+  context: { readonly address: string; readonly deadlineMs: number },
+  json: boolean,
+): string {
+  const message = oneLine(error.message);
+  if (json) {
+    return `${JSON.stringify({
+      error: {
+        operation,
+        code: error.codeName,
+        grpcCode: error.code,
+        reason: error.reason,
+        message,
+        showId: error.showId,
+        seats: error.seats,
+        ...(error.violations.length > 0 ? { violations: error.violations } : {}),
+        ...(error.retryDelayMs === undefined ? {} : { retryDelayMs: error.retryDelayMs }),
+        ...(error.requestId === undefined ? {} : { requestId: error.requestId }),
+        attempts: error.attempts,
+      },
+    })}\n`;
+  }
+  switch (error.code) {
+    case status.UNAVAILABLE:
+      return `booking: ${operation}: cannot reach the server at ${context.address} (UNAVAILABLE after ${attempts(error)}): ${message}\n`;
+    case status.DEADLINE_EXCEEDED:
+      return `booking: ${operation}: no answer from ${context.address} within ${context.deadlineMs} ms (DEADLINE_EXCEEDED): ${message}\n`;
+    default: {
+      const verb = isRefusal(error.code) ? "refused" : "failed";
+      return `booking: ${operation} ${verb} (${error.codeName}): ${message}\n`;
+    }
+  }
+}
+
+/** A usage or setup error for stderr: one line, JSON with `json`. */
+export function formatUsageError(code: "USAGE" | "CREDENTIALS", message: string, json: boolean): string {
+  if (json) return `${JSON.stringify({ error: { code, message: oneLine(message) } })}\n`;
+  const hint = code === "USAGE" ? " (see booking --help)" : "";
+  return `booking: ${oneLine(message)}${hint}\n`;
+}
+
+/**
+ * The exit code of a failed call: 2 when no answer came (UNAVAILABLE,
+ * DEADLINE_EXCEEDED), 1 for every answer that refused or failed the request.
+ */
+export function exitCodeOf(error: BookingError): number {
+  return error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED
+    ? EXIT_USAGE_OR_CONNECTION
+    : EXIT_REFUSED;
+}
+
+/** "seat 4", "seats 1, 2, 3", or ranges once the list grows long ("seats 1-40"). */
+export function describeSeats(seats: readonly number[]): string {
+  const list = seats.length <= 10 ? seats.join(", ") : formatSeatRanges(seats);
+  return seats.length === 1 ? `seat ${list}` : `seats ${list}`;
+}
+
+function responseJson(result: OperationResult): object {
+  const options = { alwaysEmitImplicit: true } as const;
+  switch (result.operation) {
+    case "book":
+      return jsonObject(BookSeatsResponseSchema, result.response, options);
+    case "cancel":
+      return jsonObject(CancelSeatsResponseSchema, result.response, options);
+    case "show":
+      return jsonObject(ShowAvailableResponseSchema, result.response, options);
+  }
+}
+
+function jsonObject<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+  options: { alwaysEmitImplicit: true },
+): object {
+  const value = toJson(schema, message, options);
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? value : {};
+}
+
+const refusals = new Set<number>([
+  status.INVALID_ARGUMENT,
+  status.NOT_FOUND,
+  status.ALREADY_EXISTS,
+  status.FAILED_PRECONDITION,
+  status.PERMISSION_DENIED,
+  status.RESOURCE_EXHAUSTED,
+  status.UNAUTHENTICATED,
+]);
+
+function isRefusal(code: number): boolean {
+  return refusals.has(code);
+}
+
+function replayedNote(replayed: boolean): string {
+  return replayed ? " (replayed: the server had already done this request)" : "";
+}
+
+function attempts(error: BookingError): string {
+  return error.attempts === 1 ? "1 attempt" : `${error.attempts} attempts`;
+}
+
+function oneLine(text: string): string {
+  // grpc-js ends connection errors with an empty "Resolution note:".
+  return text.replace(/\s*\n\s*/g, " ").replace(/\s*Resolution note:\s*$/, "").trim();
+}

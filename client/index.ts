@@ -1,0 +1,40 @@
+/**
+ * The seat-booking SDK: `import { createBookingClient, BookingError } from "seat-booking"`.
+ *
+ * Only the client lives here; the server is started with `booking serve`.
+ * The generated message types are re-exported so callers can name them;
+ * their schemas are under "seat-booking/gen/booking/v1/booking_pb".
+ */
+export {
+  createBookingClient,
+  DEFAULT_ADDRESS,
+  DEFAULT_DEADLINE_MS,
+  REQUEST_ID_HEADER,
+  type BookingCallOptions,
+  type BookingClient,
+  type BookingClientOptions,
+} from "./booking-client.js";
+export {
+  BookingError,
+  decodeStatusDetails,
+  isBookingError,
+  statusName,
+  type BookingErrorFacts,
+  type FieldViolation,
+} from "./booking-error.js";
+export { DEFAULT_RETRY_POLICY, retryDelayMs, type RetryEvent, type RetryPolicy } from "./call-retry.js";
+export {
+  ClientCredentialsError,
+  loadClientCredentials,
+  type ClientTlsMaterial,
+  type PemSource,
+} from "./client-credentials.js";
+export { formatSeatRanges, parseSeatList, SeatListError, isSeatListError } from "./seat-list.js";
+export type {
+  BookSeatsRequest,
+  BookSeatsResponse,
+  CancelSeatsRequest,
+  CancelSeatsResponse,
+  ShowAvailableRequest,
+  ShowAvailableResponse,
+} from "../gen/booking/v1/booking_pb.js";
