@@ -1,0 +1,59 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { MemoryStore } from "./memory-store.js";
+import { PostgresStore } from "./postgres-store.js";
+import type { SeatStore } from "./seat-store.js";
+import { SqliteStore } from "./sqlite-store.js";
+
+/** Where `--store sqlite` keeps its file, relative to the working directory. */
+export const DEFAULT_SQLITE_PATH = "./data/booking.sqlite";
+
+/** The forms {@link openStore} accepts, for error messages and help. */
+export const STORE_SPEC_FORMS = `"memory", "sqlite" (${DEFAULT_SQLITE_PATH}), "sqlite:PATH", a path ending in .sqlite or .db, or a postgres:// (postgresql://) URL`;
+
+/** Options of {@link openStore}; each applies to the stores that have it. */
+export interface OpenStoreOptions {
+  /** How long request ids are remembered (default 24 h). */
+  readonly requestIdRetentionMs?: number;
+  /** PostgreSQL connections per instance (default 10). */
+  readonly postgresPoolSize?: number;
+  /** The clock, in ms, for request-id ages; tests move it. */
+  readonly now?: () => number;
+}
+
+/**
+ * Opens the store a spec names: "memory"; "sqlite" (at ./data/booking.sqlite);
+ * "sqlite:PATH" or a path ending in .sqlite/.db; a postgres:// or
+ * postgresql:// URL. The directory of a SQLite file is created when missing;
+ * the schema of a durable store is brought up to date. Any other spec is a
+ * TypeError naming it and the accepted forms.
+ */
+export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<SeatStore> {
+  const common = {
+    ...(options.requestIdRetentionMs === undefined ? {} : { requestIdRetentionMs: options.requestIdRetentionMs }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  };
+  if (spec === "memory") return new MemoryStore(common);
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    return PostgresStore.open({
+      connectionString: spec,
+      ...common,
+      ...(options.postgresPoolSize === undefined ? {} : { poolSize: options.postgresPoolSize }),
+    });
+  }
+  const path = sqlitePath(spec);
+  if (path === undefined) {
+    throw new TypeError(`unknown store "${spec}": expected ${STORE_SPEC_FORMS}`);
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  return SqliteStore.open({ path, ...common });
+}
+
+function sqlitePath(spec: string): string | undefined {
+  if (spec === "sqlite") return DEFAULT_SQLITE_PATH;
+  if (spec.startsWith("sqlite:")) {
+    const path = spec.slice("sqlite:".length);
+    return path === "" ? undefined : path;
+  }
+  return /\.(sqlite|db)$/.test(spec) ? spec : undefined;
+}

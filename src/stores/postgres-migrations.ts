@@ -1,0 +1,180 @@
+import type { Pool, PoolClient } from "pg";
+
+/** One step of the PostgreSQL schema: applied once, in order, never edited after release. */
+export interface PostgresMigration {
+  /** 1, 2, 3...: the schema version this step leads to. */
+  readonly version: number;
+  /** What the step does, for logs and errors. */
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * The PostgreSQL schema, oldest first. Add a step at the end; never change one
+ * that has shipped.
+ *
+ * One row per seat, so that booking is a conditional UPDATE on rows that
+ * always exist (they can be locked in seat order, unlike rows not yet
+ * inserted), and the primary key makes two owners of a seat unrepresentable.
+ * A partial index finds the booked seats of a large, mostly free show.
+ */
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  {
+    version: 1,
+    name: "shows, seats and request ids",
+    sql: `
+      CREATE TABLE shows (
+        show_id     text    NOT NULL PRIMARY KEY,
+        total_seats integer NOT NULL CHECK (total_seats > 0)
+      );
+      CREATE TABLE seats (
+        show_id    text        NOT NULL REFERENCES shows (show_id),
+        seat       integer     NOT NULL CHECK (seat > 0),
+        owner      text,
+        request_id text,
+        booked_at  timestamptz,
+        PRIMARY KEY (show_id, seat),
+        CHECK ((owner IS NULL) = (request_id IS NULL))
+      );
+      CREATE INDEX seats_booked ON seats (show_id, seat) WHERE owner IS NOT NULL;
+      CREATE TABLE requests (
+        principal   text   NOT NULL,
+        request_id  text   NOT NULL,
+        fingerprint text   NOT NULL,
+        outcome     text   NOT NULL,
+        created_at  bigint NOT NULL,
+        PRIMARY KEY (principal, request_id)
+      );
+      -- Runs a batch's commands in order in one round trip (see PostgresStore).
+      -- Command i names seat_counts[i] seats, the next ones in flat_seats;
+      -- seat_shows[k] is the show of flat_seats[k]. It first locks every seat
+      -- of the batch in one global (show, seat) order, so concurrent batches
+      -- never deadlock; then, for each command, it reads the owners of the
+      -- locked seats and changes all of them only when the whole command is
+      -- allowed. It reports what it found; the caller decides and checks.
+      CREATE FUNCTION apply_seat_commands(
+        kinds text[], show_ids text[], seat_counts integer[], flat_seats integer[], seat_shows text[],
+        principals text[], request_ids text[], admins boolean[]
+      ) RETURNS TABLE (changed integer, found_seats integer, booked_seats integer[], booked_owners text[])
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        next_seat integer := 1;
+        wanted integer[];
+      BEGIN
+        IF cardinality(kinds) > 1 THEN
+          PERFORM 1 FROM (
+            SELECT s.seat FROM unnest(seat_shows, flat_seats) AS t (show_id, seat) JOIN seats s USING (show_id, seat)
+            ORDER BY s.show_id COLLATE "C", s.seat FOR UPDATE OF s
+          ) AS locked;
+        END IF;
+        FOR i IN 1 .. cardinality(kinds) LOOP
+          wanted := flat_seats[next_seat : next_seat + seat_counts[i] - 1];
+          next_seat := next_seat + seat_counts[i];
+          SELECT count(*)::integer,
+                 coalesce(array_agg(l.seat ORDER BY l.seat) FILTER (WHERE l.owner IS NOT NULL), '{}'),
+                 coalesce(array_agg(l.owner ORDER BY l.seat) FILTER (WHERE l.owner IS NOT NULL), '{}')
+            INTO found_seats, booked_seats, booked_owners
+            FROM (SELECT seat, owner FROM seats WHERE show_id = show_ids[i] AND seat = ANY (wanted)
+                  ORDER BY seat FOR UPDATE) AS l;
+          changed := 0;
+          IF found_seats = cardinality(wanted) THEN
+            IF kinds[i] = 'book' AND cardinality(booked_seats) = 0 THEN
+              UPDATE seats SET owner = principals[i], request_id = request_ids[i], booked_at = now()
+                WHERE show_id = show_ids[i] AND seat = ANY (wanted) AND owner IS NULL;
+              GET DIAGNOSTICS changed = ROW_COUNT;
+            ELSIF kinds[i] = 'cancel' AND cardinality(booked_seats) = cardinality(wanted)
+                  AND (admins[i] OR booked_owners <@ ARRAY[principals[i]]) THEN
+              UPDATE seats SET owner = NULL, request_id = NULL, booked_at = NULL
+                WHERE show_id = show_ids[i] AND seat = ANY (wanted) AND owner IS NOT NULL;
+              GET DIAGNOSTICS changed = ROW_COUNT;
+            END IF;
+          END IF;
+          RETURN NEXT;
+        END LOOP;
+      END
+      $fn$;
+    `,
+  },
+  {
+    version: 2,
+    name: "index request ids by age, so purging old ones does not scan them all",
+    sql: `CREATE INDEX requests_created_at ON requests (created_at);`,
+  },
+];
+
+/** The schema version this code reads and writes. */
+export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
+
+/**
+ * The advisory lock every instance takes while migrating, so that servers
+ * starting together apply each step exactly once. An arbitrary constant that
+ * other applications sharing the database are unlikely to use.
+ */
+export const MIGRATION_LOCK_KEY = 7_302_519_466_318_020n;
+
+/**
+ * Brings the database up to the last of `migrations`, under a session-level
+ * `pg_advisory_lock` held on one connection for the whole run. Versions are
+ * recorded in `schema_migrations`; each step and its record commit together.
+ * Refuses a database newer than the code.
+ *
+ * Returns the version the database is at afterwards.
+ */
+export async function migratePostgres(
+  pool: Pool,
+  migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
+): Promise<number> {
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new TypeError(`PostgreSQL migration "${migration.name}" has version ${migration.version}, expected ${index + 1}`);
+    }
+  });
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY.toString()]);
+    try {
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS schema_migrations (
+           version    integer     NOT NULL PRIMARY KEY,
+           name       text        NOT NULL,
+           applied_at timestamptz NOT NULL DEFAULT now()
+         )`,
+      );
+      const found = await currentVersion(client);
+      if (found > migrations.length) {
+        throw new Error(
+          `the PostgreSQL database is at schema version ${found}, newer than this server's ${migrations.length}; upgrade the server`,
+        );
+      }
+      for (const migration of migrations.slice(found)) {
+        await client.query("BEGIN");
+        try {
+          await client.query(migration.sql);
+          await client.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [
+            migration.version,
+            migration.name,
+          ]);
+          await client.query("COMMIT");
+        } catch (error) {
+          await client.query("ROLLBACK");
+          throw error;
+        }
+      }
+      return await currentVersion(client);
+    } finally {
+      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY.toString()]);
+    }
+  } catch (error) {
+    broken = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    // A connection that failed mid-migration may hold a lock or a transaction: discard it.
+    client.release(broken);
+  }
+}
+
+async function currentVersion(client: PoolClient): Promise<number> {
+  const result = await client.query<{ version: number | null }>("SELECT max(version) AS version FROM schema_migrations");
+  return result.rows[0]?.version ?? 0;
+}

@@ -1,0 +1,387 @@
+import pg from "pg";
+import type { PoolClient } from "pg";
+import { DEFAULT_REQUEST_ID_RETENTION_MS } from "./idempotency.js";
+import { migratePostgres } from "./postgres-migrations.js";
+import {
+  commandFingerprint,
+  decideCommand,
+  decodeReplayedOutcome,
+  encodeOutcome,
+  requestIdReused,
+} from "./seat-rules.js";
+import type {
+  CommandOutcome,
+  SeatBooking,
+  SeatCommand,
+  SeatStore,
+  ShowDefinition,
+  ShowSnapshot,
+} from "./seat-store.js";
+
+/** Options of {@link PostgresStore}. */
+export interface PostgresStoreOptions {
+  /** A postgres:// or postgresql:// URL. */
+  readonly connectionString: string;
+  /** Connections this instance keeps at most (default 10). */
+  readonly poolSize?: number;
+  /** How long request ids are remembered (default 24 h). */
+  readonly requestIdRetentionMs?: number;
+  /** The clock, in ms, used for request-id ages; tests move it. */
+  readonly now?: () => number;
+}
+
+/** Attempts of one batch before its error reaches the caller. */
+const MAX_ATTEMPTS = 8;
+/** Old request ids are deleted at most this often by each instance. */
+const PURGE_INTERVAL_MS = 60_000;
+/** serialization_failure and deadlock_detected: the transaction changed nothing and may run again. */
+const RETRYABLE_SQLSTATES = new Set(["40001", "40P01"]);
+
+/** What apply_seat_commands reports for one command. */
+interface CommandRow {
+  /** Rows the conditional UPDATE changed: all of the command's seats, or none. */
+  readonly changed: number;
+  /** Seat rows found: fewer than asked means an unknown show or seat. */
+  readonly found_seats: number;
+  /** Booked seats among the asked ones, ascending, and their owners, as locked before the change. */
+  readonly booked_seats: number[];
+  readonly booked_owners: string[];
+}
+
+interface StoredRequest {
+  readonly fingerprint: string;
+  readonly outcome: string;
+}
+
+/**
+ * Seats in PostgreSQL, for several server instances sharing one database: the
+ * database, not this process, keeps a seat from being booked twice. Nothing
+ * is cached; every decision reads rows locked in the same transaction.
+ *
+ * A batch is ONE transaction (one commit for all the commands the core
+ * queued) and costs a fixed number of round trips, not one per command: the
+ * commands run in order inside the schema's apply_seat_commands function. It
+ * first locks every seat the batch touches in (show, seat) order, so
+ * concurrent batches from other instances wait for each other instead of
+ * deadlocking; then each command reads its locked seats' owners and updates
+ * all of them or none, so no savepoint is needed and a refused command never
+ * disturbs the others. The verdict is the shared rules' (decideCommand) on
+ * those owners, checked against what the function changed.
+ *
+ * Idempotency records are written in the same transaction; if another
+ * instance committed the same (principal, request id) meanwhile, the primary
+ * key catches it, the batch is rolled back and run again, and the rerun
+ * replays the stored outcome.
+ * Serialization failures and deadlocks (40001, 40P01) are retried too, a
+ * bounded number of times with jittered backoff.
+ */
+export class PostgresStore implements SeatStore {
+  readonly kind = "postgres";
+  readonly #pool: pg.Pool;
+  readonly #retentionMs: number;
+  readonly #now: () => number;
+  #nextPurgeAt = 0;
+  #closed = false;
+
+  private constructor(options: PostgresStoreOptions) {
+    this.#retentionMs = options.requestIdRetentionMs ?? DEFAULT_REQUEST_ID_RETENTION_MS;
+    this.#now = options.now ?? Date.now;
+    this.#pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
+    // An idle connection that dies (server restart) is dropped by the pool;
+    // without a listener the error event would end the process.
+    this.#pool.on("error", () => undefined);
+  }
+
+  /**
+   * Connects (to a URL or with full options) and brings the schema up to
+   * date; safe when many instances start at once.
+   */
+  static async open(options: string | PostgresStoreOptions): Promise<PostgresStore> {
+    const store = new PostgresStore(typeof options === "string" ? { connectionString: options } : options);
+    try {
+      await migratePostgres(store.#pool);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  async ensureShows(shows: readonly ShowDefinition[]): Promise<void> {
+    this.#assertOpen();
+    await this.#inTransaction(async (client) => {
+      for (const show of shows) {
+        const created = await client.query(
+          "INSERT INTO shows (show_id, total_seats) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING show_id",
+          [show.id, show.totalSeats],
+        );
+        if (created.rowCount === 1) {
+          // Every seat row in one statement, however large the show.
+          await client.query("INSERT INTO seats (show_id, seat) SELECT $1, g FROM generate_series(1, $2::int) AS g", [
+            show.id,
+            show.totalSeats,
+          ]);
+          continue;
+        }
+        const existing = await client.query<{ total_seats: number }>(
+          "SELECT total_seats FROM shows WHERE show_id = $1",
+          [show.id],
+        );
+        const totalSeats = existing.rows[0]?.total_seats;
+        if (totalSeats !== show.totalSeats) {
+          throw new Error(`show "${show.id}" exists with ${totalSeats} seats, configured with ${show.totalSeats}`);
+        }
+      }
+      return true;
+    });
+  }
+
+  async applyBatch(commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
+    this.#assertOpen();
+    if (commands.length === 0) return [];
+    const now = this.#now();
+    if (now >= this.#nextPurgeAt) {
+      this.#nextPurgeAt = now + PURGE_INTERVAL_MS;
+      // Its own short transaction, skipping rows others hold: it never waits, so it cannot deadlock.
+      await this.#pool.query(
+        `DELETE FROM requests WHERE (principal, request_id) IN
+           (SELECT principal, request_id FROM requests WHERE created_at < $1 FOR UPDATE SKIP LOCKED)`,
+        [now - this.#retentionMs],
+      );
+    }
+    return this.#inTransaction((client) => this.#applyInTransaction(client, commands, now));
+  }
+
+  async snapshot(showId: string): Promise<ShowSnapshot> {
+    this.#assertOpen();
+    // One statement, so one MVCC snapshot for the count and the seats.
+    const result = await this.#pool.query<{ total_seats: number; booked: number[] }>({
+      name: "snapshot",
+      text: `SELECT total_seats, array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NOT NULL ORDER BY seat) AS booked
+             FROM shows WHERE show_id = $1`,
+      values: [showId],
+    });
+    const row = result.rows[0];
+    if (row === undefined) throw new Error(`show "${showId}" is not in the store`);
+    const { total_seats: totalSeats, booked } = row;
+    const available: number[] = [];
+    let next = 0;
+    for (let seat = 1; seat <= totalSeats; seat++) {
+      if (booked[next] === seat) next++;
+      else available.push(seat);
+    }
+    return { showId, totalSeats, bookedCount: booked.length, available };
+  }
+
+  async bookings(showId: string): Promise<SeatBooking[]> {
+    this.#assertOpen();
+    const result = await this.#pool.query<{ seat: number | null; owner: string | null; request_id: string | null }>({
+      name: "bookings",
+      text: `SELECT s.seat, s.owner, s.request_id FROM shows sh
+             LEFT JOIN seats s ON s.show_id = sh.show_id AND s.owner IS NOT NULL
+             WHERE sh.show_id = $1 ORDER BY s.seat`,
+      values: [showId],
+    });
+    if (result.rows.length === 0) throw new Error(`show "${showId}" is not in the store`);
+    const bookings: SeatBooking[] = [];
+    for (const row of result.rows) {
+      if (row.seat !== null) bookings.push({ seat: row.seat, owner: row.owner ?? "", requestId: row.request_id ?? "" });
+    }
+    return bookings;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  /**
+   * One attempt at the batch inside an open transaction. Returns undefined
+   * when another instance recorded one of the batch's request ids first: the
+   * caller rolls back and runs the batch again, which then replays it.
+   */
+  async #applyInTransaction(
+    client: PoolClient,
+    commands: readonly SeatCommand[],
+    now: number,
+  ): Promise<CommandOutcome[] | undefined> {
+    const requests = await this.#storedRequests(client, commands, now);
+    // Commands whose request id is already known are answered here and not run.
+    const outcomes: (CommandOutcome | undefined)[] = [];
+    const fingerprints: string[] = [];
+    const toRun: SeatCommand[] = [];
+    const ranFirst = new Map<string, SeatCommand>();
+    for (const command of commands) {
+      const fingerprint = commandFingerprint(command);
+      fingerprints.push(fingerprint);
+      const key = command.requestId === "" ? undefined : `${command.principal}\u0000${command.requestId}`;
+      const earlier = key === undefined ? undefined : requests.get(key);
+      const first = key === undefined ? undefined : ranFirst.get(key);
+      if (earlier !== undefined) {
+        outcomes.push(earlier.fingerprint === fingerprint ? decodeReplayedOutcome(earlier.outcome) : requestIdReused(command));
+      } else if (first !== undefined) {
+        // Same id earlier in this batch: settled below, once that command's outcome is known.
+        outcomes.push(commandFingerprint(first) === fingerprint ? undefined : requestIdReused(command));
+      } else {
+        if (key !== undefined) ranFirst.set(key, command);
+        toRun.push(command);
+        outcomes.push(undefined);
+      }
+    }
+    const ran = await runCommands(client, toRun);
+    const fresh = { principals: [] as string[], ids: [] as string[], fingerprints: [] as string[], outcomes: [] as string[] };
+    const settled = new Map<string, CommandOutcome>();
+    let next = 0;
+    commands.forEach((command, index) => {
+      if (outcomes[index] !== undefined) return;
+      const key = command.requestId === "" ? undefined : `${command.principal}\u0000${command.requestId}`;
+      const earlier = key === undefined ? undefined : settled.get(key);
+      if (earlier !== undefined) {
+        outcomes[index] = { ...earlier, replayed: true };
+        return;
+      }
+      const outcome = ran[next++] as CommandOutcome;
+      outcomes[index] = outcome;
+      if (key !== undefined) {
+        settled.set(key, outcome);
+        fresh.principals.push(command.principal);
+        fresh.ids.push(command.requestId);
+        fresh.fingerprints.push(fingerprints[index] as string);
+        fresh.outcomes.push(encodeOutcome(outcome));
+      }
+    });
+    if (fresh.ids.length > 0) {
+      // Expired records are replaced; a live one means another instance got there first.
+      const saved = await client.query({
+        name: "save-requests",
+        text: `INSERT INTO requests (principal, request_id, fingerprint, outcome, created_at)
+               SELECT p, r, f, o, $5::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t (p, r, f, o)
+               ORDER BY p, r
+               ON CONFLICT (principal, request_id) DO UPDATE
+               SET fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome, created_at = EXCLUDED.created_at
+               WHERE requests.created_at < $6::bigint
+               RETURNING 1`,
+        values: [fresh.principals, fresh.ids, fresh.fingerprints, fresh.outcomes, now, now - this.#retentionMs],
+      });
+      if (saved.rowCount !== fresh.ids.length) return undefined;
+    }
+    return outcomes as CommandOutcome[];
+  }
+
+  /** The live idempotency records of the batch's request ids. */
+  async #storedRequests(client: PoolClient, commands: readonly SeatCommand[], now: number): Promise<Map<string, StoredRequest>> {
+    const stored = new Map<string, StoredRequest>();
+    const principals: string[] = [];
+    const ids: string[] = [];
+    for (const command of commands) {
+      if (command.requestId === "") continue;
+      principals.push(command.principal);
+      ids.push(command.requestId);
+    }
+    if (ids.length === 0) return stored;
+    const result = await client.query<{ principal: string; request_id: string } & StoredRequest>({
+      name: "find-requests",
+      text: `SELECT r.principal, r.request_id, r.fingerprint, r.outcome
+             FROM unnest($1::text[], $2::text[]) AS t (principal, request_id) JOIN requests r USING (principal, request_id)
+             WHERE r.created_at >= $3::bigint`,
+      values: [principals, ids, now - this.#retentionMs],
+    });
+    for (const row of result.rows) stored.set(`${row.principal}\u0000${row.request_id}`, row);
+    return stored;
+  }
+
+  /**
+   * Runs `work` in a transaction on one pooled connection, again on retryable
+   * failures or when `work` returns undefined. A connection that failed in an
+   * unknown state is discarded rather than returned to the pool.
+   */
+  async #inTransaction<T>(work: (client: PoolClient) => Promise<T | undefined>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.#pool.connect();
+      let result: T | undefined;
+      try {
+        await client.query("BEGIN");
+        result = await work(client);
+        await client.query(result === undefined ? "ROLLBACK" : "COMMIT");
+      } catch (error) {
+        const rolledBack = await client.query("ROLLBACK").then(
+          () => true,
+          () => false,
+        );
+        client.release(rolledBack ? undefined : true);
+        if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw error;
+        await backoff(attempt);
+        continue;
+      }
+      client.release();
+      if (result !== undefined) return result;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new Error(`gave up after ${attempt} attempts: other instances kept recording the same request ids`);
+      }
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error("the PostgreSQL store is closed");
+  }
+}
+
+/**
+ * Runs commands in order in one round trip (the apply_seat_commands function
+ * of the schema), then judges each with the shared rules from the owners it
+ * found on the locked rows. The function changes a command's seats only when
+ * those rules allow it; if the two ever disagree, the batch fails rather
+ * than commit.
+ */
+async function runCommands(client: PoolClient, commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
+  if (commands.length === 0) return [];
+  const seatCounts: number[] = [];
+  const flatSeats: number[] = [];
+  const seatShows: string[] = [];
+  for (const command of commands) {
+    seatCounts.push(command.seats.length);
+    for (const seat of command.seats) {
+      flatSeats.push(seat);
+      seatShows.push(command.showId);
+    }
+  }
+  const result = await client.query<CommandRow>({
+    name: "apply-seat-commands",
+    text: "SELECT * FROM apply_seat_commands($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::boolean[])",
+    values: [
+      commands.map((command) => command.kind),
+      commands.map((command) => command.showId),
+      seatCounts,
+      flatSeats,
+      seatShows,
+      commands.map((command) => command.principal),
+      commands.map((command) => command.requestId),
+      commands.map((command) => command.isAdmin),
+    ],
+  });
+  return commands.map((command, index) => {
+    const row = result.rows[index];
+    if (row === undefined || row.found_seats !== command.seats.length) {
+      throw new Error(`show "${command.showId}" is not in the store with seats ${command.seats.join(", ")}`);
+    }
+    const owners = new Map<number, string>();
+    row.booked_seats.forEach((seat, at) => owners.set(seat, row.booked_owners[at] ?? ""));
+    const outcome = decideCommand(command, (seat) => owners.get(seat));
+    if (row.changed !== (outcome.ok ? command.seats.length : 0)) {
+      throw new Error(`${command.kind} of seats ${command.seats.join(", ")} changed ${row.changed} rows, against the rules' verdict`);
+    }
+    return outcome;
+  });
+}
+
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && RETRYABLE_SQLSTATES.has(code);
+}
+
+/** Full jitter: 0..(5 ms * 2^attempt), capped at 250 ms. */
+function backoff(attempt: number): Promise<void> {
+  const ceiling = Math.min(250, 5 * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+}

@@ -1,0 +1,158 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { migratePostgres, POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from "../src/stores/postgres-migrations.js";
+import { PostgresStore } from "../src/stores/postgres-store.js";
+import { migrateSqlite, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../src/stores/sqlite-migrations.js";
+import { SqliteStore } from "../src/stores/sqlite-store.js";
+import { startPostgres } from "./support/postgres-cluster.js";
+
+const postgres = await startPostgres();
+const dir = await mkdtemp(join(tmpdir(), "booking-migrations-"));
+
+afterAll(async () => {
+  await postgres?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const alice = "spiffe://test/alice";
+const replayOfBooking = { kind: "book", showId: "main", seats: [4, 5], principal: alice, isAdmin: false, requestId: "a-1" } as const;
+
+describe("SQLite migrations", () => {
+  it("create the latest schema in a new file", async () => {
+    const path = join(dir, "new.sqlite");
+    const store = SqliteStore.open(path);
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      const names = db.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
+      expect(names).toEqual(["booked_seats", "requests", "requests_created_at", "shows"]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("upgrade a version-1 database to the latest version, keeping its seats and request ids", async () => {
+    const path = join(dir, "v1.sqlite");
+    const old = new Database(path);
+    expect(migrateSqlite(old, SQLITE_MIGRATIONS.slice(0, 1))).toBe(1);
+    old.exec(`
+      INSERT INTO shows VALUES ('main', 10);
+      INSERT INTO booked_seats VALUES ('main', 4, '${alice}', 'a-1', ${Date.now()}), ('main', 5, '${alice}', 'a-1', ${Date.now()});
+      INSERT INTO requests VALUES ('${alice}', 'a-1', 'book:main:4,5', '{"ok":true,"seats":[4,5]}', ${Date.now()});
+    `);
+    old.close();
+
+    const store = SqliteStore.open(path);
+    try {
+      await store.ensureShows([{ id: "main", totalSeats: 10 }]);
+      expect(await store.bookings("main")).toEqual([
+        { seat: 4, owner: alice, requestId: "a-1" },
+        { seat: 5, owner: alice, requestId: "a-1" },
+      ]);
+      expect(await store.applyBatch([replayOfBooking])).toEqual([{ ok: true, seats: [4, 5], replayed: true }]);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+    db.close();
+  });
+
+  it("leave an up-to-date database as it is when opened again", async () => {
+    const path = join(dir, "twice.sqlite");
+    await SqliteStore.open(path).close();
+    const db = new Database(path);
+    try {
+      expect(migrateSqlite(db)).toBe(SQLITE_SCHEMA_VERSION);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("refuse a database written by a newer version", () => {
+    const path = join(dir, "future.sqlite");
+    const db = new Database(path);
+    db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => SqliteStore.open(path)).toThrow(/schema version 3, newer than this server's 2/);
+  });
+});
+
+const pgSuite = postgres === undefined ? describe.skip : describe;
+
+pgSuite("PostgreSQL migrations", () => {
+  async function withPool<T>(url: string, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    try {
+      return await work(pool);
+    } finally {
+      await pool.end();
+    }
+  }
+
+  const versions = (pool: pg.Pool) =>
+    pool.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version").then((result) => result.rows.map((row) => row.version));
+
+  it("create the latest schema in an empty database", async () => {
+    const url = await postgres!.createDatabase();
+    await (await PostgresStore.open(url)).close();
+    await withPool(url, async (pool) => {
+      expect(await versions(pool)).toEqual(POSTGRES_MIGRATIONS.map((migration) => migration.version));
+      const indexes = await pool.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'requests' ORDER BY indexname");
+      expect(indexes.rows.map((row) => row.indexname)).toEqual(["requests_created_at", "requests_pkey"]);
+    });
+  });
+
+  it("upgrade a version-1 database to the latest version, keeping its seats and request ids", async () => {
+    const url = await postgres!.createDatabase();
+    await withPool(url, async (pool) => {
+      expect(await migratePostgres(pool, POSTGRES_MIGRATIONS.slice(0, 1))).toBe(1);
+      await pool.query(`
+        INSERT INTO shows VALUES ('main', 10);
+        INSERT INTO seats (show_id, seat) SELECT 'main', g FROM generate_series(1, 10) AS g;
+        UPDATE seats SET owner = '${alice}', request_id = 'a-1', booked_at = now() WHERE seat IN (4, 5);
+        INSERT INTO requests VALUES ('${alice}', 'a-1', 'book:main:4,5', '{"ok":true,"seats":[4,5]}', ${Date.now()});
+      `);
+    });
+    const store = await PostgresStore.open(url);
+    try {
+      await store.ensureShows([{ id: "main", totalSeats: 10 }]);
+      expect(await store.bookings("main")).toEqual([
+        { seat: 4, owner: alice, requestId: "a-1" },
+        { seat: 5, owner: alice, requestId: "a-1" },
+      ]);
+      expect(await store.applyBatch([replayOfBooking])).toEqual([{ ok: true, seats: [4, 5], replayed: true }]);
+    } finally {
+      await store.close();
+    }
+    await withPool(url, async (pool) => expect(await versions(pool)).toEqual([1, 2]));
+  });
+
+  it("migrate once when several instances open the same empty database at once", async () => {
+    const url = await postgres!.createDatabase();
+    const stores = await Promise.all(Array.from({ length: 5 }, () => PostgresStore.open({ connectionString: url, poolSize: 2 })));
+    try {
+      await Promise.all(stores.map((store) => store.ensureShows([{ id: "main", totalSeats: 1000 }])));
+      expect((await stores[4]!.snapshot("main")).available).toHaveLength(1000);
+      await withPool(url, async (pool) => {
+        expect(await versions(pool)).toEqual([1, 2]);
+        const seats = await pool.query<{ count: number }>("SELECT count(*)::int AS count FROM seats");
+        expect(seats.rows[0]?.count).toBe(1000);
+      });
+    } finally {
+      for (const store of stores) await store.close();
+    }
+  });
+
+  it("refuse a database written by a newer version", async () => {
+    const url = await postgres!.createDatabase();
+    await (await PostgresStore.open(url)).close();
+    await withPool(url, (pool) => pool.query("INSERT INTO schema_migrations (version, name) VALUES ($1, 'from the future')", [POSTGRES_SCHEMA_VERSION + 1]));
+    await expect(PostgresStore.open(url)).rejects.toThrow(/schema version 3, newer than this server's 2/);
+  });
+});
