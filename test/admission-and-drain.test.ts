@@ -100,7 +100,7 @@ describe("draining", () => {
     const health = new HealthClient(
       draining.address,
       credentials.createSsl(draining.pki.caCert, draining.pki.clients.alice.key, draining.pki.clients.alice.cert),
-    ) as Client & { watch(request: object): ClientReadableStream<HealthCheckResponse> };
+    ) as unknown as Client & { watch(request: object): ClientReadableStream<HealthCheckResponse> };
     const seen: HealthCheckResponse_ServingStatus[] = [];
     const stream = health.watch({ service: "booking.v1.BookingService" });
     const notServing = new Promise<void>((resolve) => {
