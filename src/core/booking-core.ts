@@ -8,6 +8,7 @@ import type {
   ShowDefinition,
   ShowSnapshot,
 } from "../stores/seat-store.js";
+import { isStoreUnavailable } from "../stores/seat-store.js";
 import { BookingError, describeSeats } from "./booking-errors.js";
 import { validateRequestId, validateSeats } from "./seat-request-validation.js";
 
@@ -145,7 +146,12 @@ export class BookingCore {
 
   /** A consistent snapshot of a show's seats, read from the store. */
   async available(showId: string): Promise<ShowSnapshot> {
-    return this.#store.snapshot(this.#resolveShow(showId).id);
+    const show = this.#resolveShow(showId);
+    try {
+      return await this.#store.snapshot(show.id);
+    } catch (error) {
+      throw storeFailure(error, show.id);
+    }
   }
 
   /** Waits for queued changes, then closes the store. */
@@ -215,7 +221,7 @@ export class BookingCore {
     try {
       outcomes = await this.#store.applyBatch(batch.map((change) => change.command));
     } catch (error) {
-      for (const change of batch) change.reject(error);
+      for (const change of batch) change.reject(storeFailure(error, change.command.showId));
       return;
     }
     this.#observer?.({ size: batch.length, commitMs: performance.now() - started });
@@ -237,6 +243,21 @@ export class BookingCore {
     }
     return show;
   }
+}
+
+/**
+ * An unreachable store is the client's to retry (with the same request id,
+ * which settles whether the change happened); anything else stays an
+ * unexpected error.
+ */
+function storeFailure(error: unknown, showId: string): unknown {
+  if (!isStoreUnavailable(error)) return error;
+  const failure = new BookingError(
+    "the booking store is unreachable; the change may or may not have been applied, retry with the same request_id",
+    { reason: "STORE_UNAVAILABLE", showId, retryAfterMs: 200 },
+  );
+  failure.cause = error;
+  return failure;
 }
 
 function refusalError(command: SeatCommand, refusal: Refusal): BookingError {

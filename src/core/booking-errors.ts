@@ -8,7 +8,8 @@ export type BookingErrorReason =
   | "INVALID_REQUEST_ID"
   | "SHOW_NOT_FOUND"
   | "OVERLOADED"
-  | "DEADLINE_EXCEEDED";
+  | "DEADLINE_EXCEEDED"
+  | "STORE_UNAVAILABLE";
 
 /** One bad field of a request, as google.rpc.BadRequest reports it. */
 export interface FieldViolation {

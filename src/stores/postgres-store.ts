@@ -17,6 +17,7 @@ import type {
   ShowDefinition,
   ShowSnapshot,
 } from "./seat-store.js";
+import { StoreUnavailableError } from "./seat-store.js";
 
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
@@ -90,6 +91,10 @@ export class PostgresStore implements SeatStore {
     // An idle connection that dies (server restart) is dropped by the pool;
     // without a listener the error event would end the process.
     this.#pool.on("error", () => undefined);
+    // A checked-out connection that dies between two queries emits "error" on
+    // its client; unheard, that would end the process. The query in progress
+    // (or the next one) fails on its own and is reported as unavailable.
+    this.#pool.on("connect", (client) => client.on("error", () => undefined));
   }
 
   /**
@@ -139,6 +144,10 @@ export class PostgresStore implements SeatStore {
   async applyBatch(commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
     this.#assertOpen();
     if (commands.length === 0) return [];
+    return this.#applyBatch(commands).catch(rethrowUnavailable);
+  }
+
+  async #applyBatch(commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
     const now = this.#now();
     if (now >= this.#nextPurgeAt) {
       this.#nextPurgeAt = now + PURGE_INTERVAL_MS;
@@ -155,12 +164,14 @@ export class PostgresStore implements SeatStore {
   async snapshot(showId: string): Promise<ShowSnapshot> {
     this.#assertOpen();
     // One statement, so one MVCC snapshot for the count and the seats.
-    const result = await this.#pool.query<{ total_seats: number; booked: number[] }>({
-      name: "snapshot",
-      text: `SELECT total_seats, array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NOT NULL ORDER BY seat) AS booked
+    const result = await this.#pool
+      .query<{ total_seats: number; booked: number[] }>({
+        name: "snapshot",
+        text: `SELECT total_seats, array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NOT NULL ORDER BY seat) AS booked
              FROM shows WHERE show_id = $1`,
-      values: [showId],
-    });
+        values: [showId],
+      })
+      .catch(rethrowUnavailable);
     const row = result.rows[0];
     if (row === undefined) throw new Error(`show "${showId}" is not in the store`);
     const { total_seats: totalSeats, booked } = row;
@@ -373,6 +384,21 @@ async function runCommands(client: PoolClient, commands: readonly SeatCommand[])
     }
     return outcome;
   });
+}
+
+/**
+ * Connection failures say nothing about the data, only that the database is
+ * out of reach for now: SQLSTATE class 08 (connection exception), 57P01-57P03
+ * (the server is shutting down or starting), and socket errors.
+ */
+function rethrowUnavailable(error: unknown): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  const lost =
+    (typeof code === "string" && (code.startsWith("08") || /^57P0[123]$/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(code))) ||
+    /Connection terminated|connection timeout/i.test(message);
+  if (lost) throw new StoreUnavailableError(`PostgreSQL is unreachable: ${message}`, { cause: error });
+  throw error;
 }
 
 function isRetryable(error: unknown): boolean {

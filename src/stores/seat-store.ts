@@ -112,3 +112,17 @@ export interface SeatStore {
   /** Flushes and closes. Further calls fail. */
   close(): Promise<void>;
 }
+
+/**
+ * The store could not be reached (connection refused or lost, database
+ * shutting down). The outcome of the batch is unknown: a retry with the same
+ * request ids is safe and settles it.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
+}
+
+/** True for {@link StoreUnavailableError}. */
+export function isStoreUnavailable(error: unknown): error is StoreUnavailableError {
+  return error instanceof StoreUnavailableError;
+}

@@ -22,6 +22,7 @@ const codeOfReason: Record<BookingErrorReason, status> = {
   SEAT_NOT_OWNED: status.PERMISSION_DENIED,
   OVERLOADED: status.RESOURCE_EXHAUSTED,
   DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
+  STORE_UNAVAILABLE: status.UNAVAILABLE,
 };
 
 /** A status to send: what grpc-js callbacks and `call.emit("error")` take. */

@@ -8,19 +8,24 @@ import { connect, createServer, type Server, type Socket } from "node:net";
  */
 export class TcpProxy {
   dropReplies = false;
+  /** While true, new connections are accepted and cut at once. */
+  refuseConnections = false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #targetPort: number;
 
-  private constructor(server: Server, targetPort: number) {
+  readonly #targetHost: string;
+
+  private constructor(server: Server, targetPort: number, targetHost: string) {
     this.#server = server;
     this.#targetPort = targetPort;
+    this.#targetHost = targetHost;
   }
 
   /** Starts a proxy on 127.0.0.1 (free port) to 127.0.0.1:targetPort. */
-  static async start(targetPort: number): Promise<TcpProxy> {
+  static async start(targetPort: number, targetHost = "127.0.0.1"): Promise<TcpProxy> {
     const server = createServer();
-    const proxy = new TcpProxy(server, targetPort);
+    const proxy = new TcpProxy(server, targetPort, targetHost);
     server.on("connection", (client) => proxy.#pipe(client));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return proxy;
@@ -49,7 +54,11 @@ export class TcpProxy {
   }
 
   #pipe(client: Socket): void {
-    const upstream = connect(this.#targetPort, "127.0.0.1");
+    if (this.refuseConnections) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(this.#targetPort, this.#targetHost);
     this.#sockets.add(client).add(upstream);
     client.on("data", (chunk) => upstream.write(chunk));
     upstream.on("data", (chunk) => {
