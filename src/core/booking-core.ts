@@ -236,9 +236,11 @@ export class BookingCore {
     const id = showId === "" ? this.defaultShowId : showId;
     const show = this.#shows.get(id);
     if (show === undefined) {
-      throw new BookingError(`show "${id}" does not exist on this server`, {
+      // Echo a bounded prefix: a 60 KiB id must not come back 60 KiB long.
+      const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+      throw new BookingError(`show "${shown}" does not exist on this server`, {
         reason: "SHOW_NOT_FOUND",
-        showId: id,
+        showId: shown,
       });
     }
     return show;

@@ -1,4 +1,4 @@
-import { Server, type ServerCredentials } from "@grpc/grpc-js";
+import { Server, type ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
 import { BookingService } from "../../gen/booking/v1/booking_pb.js";
@@ -6,7 +6,7 @@ import { grpcServiceDefinition } from "../../client/grpc-service-definition.js";
 import type { BookingCore } from "../core/booking-core.js";
 import { bookingServiceHandlers } from "./booking-service-handlers.js";
 import { TokenBuckets } from "./token-buckets.js";
-import { UnaryHandlers, type RpcObserver } from "./unary-handler.js";
+import { MalformedRequest, UnaryHandlers, type RpcObserver } from "./unary-handler.js";
 
 /** What {@link createBookingServer} needs; main builds it from the config. */
 export interface BookingServerOptions {
@@ -64,7 +64,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     readBuckets: buckets(options.readRatePerSecond, options.readBurst),
     observer: options.observer,
   });
-  grpcServer.addService(grpcServiceDefinition(BookingService), bookingServiceHandlers(options.core, handlers));
+  grpcServer.addService(tolerantDeserializers(grpcServiceDefinition(BookingService)), bookingServiceHandlers(options.core, handlers));
   const health = new HealthImplementation({ "": "NOT_SERVING", [BOOKING_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(grpcServer);
   options.registerExtras?.(grpcServer);
@@ -100,6 +100,25 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       });
     },
   };
+}
+
+/** Request deserializers that hand undecodable bytes to the handler as a {@link MalformedRequest}. */
+function tolerantDeserializers(definition: ServiceDefinition): ServiceDefinition {
+  const tolerant: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    const typeName = BookingService.methods.find((candidate) => candidate.localName === name)?.input.typeName ?? name;
+    tolerant[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          return new MalformedRequest(typeName, error instanceof Error ? error.message : String(error));
+        }
+      },
+    };
+  }
+  return tolerant;
 }
 
 function buckets(rate: number | undefined, burst: number | undefined): TokenBuckets | undefined {

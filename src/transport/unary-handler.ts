@@ -47,6 +47,19 @@ export interface UnaryHandlerSettings {
   readonly observer: RpcObserver | undefined;
 }
 
+/**
+ * Stands in for a request whose bytes are not a valid message. grpc-js
+ * answers a throwing deserializer with INTERNAL, which blames the server; the
+ * server's deserializers return this instead, and the handler answers
+ * INVALID_ARGUMENT.
+ */
+export class MalformedRequest {
+  constructor(
+    readonly typeName: string,
+    readonly problem: string,
+  ) {}
+}
+
 /** The principal of a plaintext caller. */
 export const ANONYMOUS_PRINCIPAL = "anonymous";
 
@@ -147,6 +160,17 @@ export class UnaryHandlers {
         return;
       }
 
+      const request: unknown = call.request;
+      if (request instanceof MalformedRequest) {
+        const wire = richStatus(
+          status.INVALID_ARGUMENT,
+          `the request is not a valid ${request.typeName}: ${request.problem}`,
+          [errorInfo("MALFORMED_REQUEST")],
+        );
+        finish(wire.code);
+        callback(wire);
+        return;
+      }
       const deadline = deadlineOf(call);
       this.#inFlight++;
       this.#settings.observer?.callStarted(method);
