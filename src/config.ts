@@ -35,6 +35,8 @@ export interface ServerConfig {
   readonly maxQueuedChanges: number;
   readonly maxReceiveBytes: number;
   readonly maxConcurrentStreams: number;
+  /** Calls arriving while the event loop lags more than this get RESOURCE_EXHAUSTED; 0 = off. */
+  readonly maxEventLoopLagMs: number;
   /** Per-principal token buckets, in calls per second; 0 turns one off. */
   readonly writeRatePerSecond: number;
   readonly writeBurst: number;
@@ -76,6 +78,7 @@ Every option also reads an environment variable (shown); flags win.
   --max-queued N                BOOKING_MAX_QUEUED                  default 4096
   --max-receive-bytes N         BOOKING_MAX_RECEIVE_BYTES           default 65536
   --max-concurrent-streams N    BOOKING_MAX_CONCURRENT_STREAMS      default 100
+  --max-event-loop-lag-ms N     BOOKING_MAX_EVENT_LOOP_LAG_MS       default 100 (0 = off)
   --write-rate N[/BURST]        BOOKING_WRITE_RATE    per principal, calls/s (0 = off, default 0)
   --read-rate N[/BURST]         BOOKING_READ_RATE     per principal, calls/s (0 = off, default 0)
   --metrics-listen HOST:PORT    BOOKING_METRICS_LISTEN  Prometheus /metrics (default off)
@@ -103,6 +106,7 @@ const options = {
   "max-queued": { type: "string", env: "BOOKING_MAX_QUEUED" },
   "max-receive-bytes": { type: "string", env: "BOOKING_MAX_RECEIVE_BYTES" },
   "max-concurrent-streams": { type: "string", env: "BOOKING_MAX_CONCURRENT_STREAMS" },
+  "max-event-loop-lag-ms": { type: "string", env: "BOOKING_MAX_EVENT_LOOP_LAG_MS" },
   "write-rate": { type: "string", env: "BOOKING_WRITE_RATE" },
   "read-rate": { type: "string", env: "BOOKING_READ_RATE" },
   "metrics-listen": { type: "string", env: "BOOKING_METRICS_LISTEN" },
@@ -186,6 +190,7 @@ export function parseServerConfig(
     maxQueuedChanges: integer("max-queued", 4096, 1),
     maxReceiveBytes: integer("max-receive-bytes", 65536, 1024),
     maxConcurrentStreams: integer("max-concurrent-streams", 100, 1),
+    maxEventLoopLagMs: integer("max-event-loop-lag-ms", 100, 0),
     writeRatePerSecond: writeRate.rate,
     writeBurst: writeRate.burst,
     readRatePerSecond: readRate.rate,

@@ -80,6 +80,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     maxInFlight: config.maxInFlight,
     maxReceiveBytes: config.maxReceiveBytes,
     maxConcurrentStreams: config.maxConcurrentStreams,
+    maxEventLoopLagMs: config.maxEventLoopLagMs,
     writeRatePerSecond: config.writeRatePerSecond,
     writeBurst: config.writeBurst,
     readRatePerSecond: config.readRatePerSecond,

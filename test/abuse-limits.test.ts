@@ -19,7 +19,8 @@ let alice: AbuseChannel;
 /** A BookSeatsRequest whose encoding is exactly `size` bytes: a show id of the right length. */
 function requestOfSize(size: number): Uint8Array {
   for (let length = size - 16; length <= size; length++) {
-    const bytes = toBinary(BookSeatsRequestSchema, create(BookSeatsRequestSchema, { showId: "x".repeat(length), seats: [1] }));
+    const request = create(BookSeatsRequestSchema, { showId: "x".repeat(length), seats: [1] });
+    const bytes = toBinary(BookSeatsRequestSchema, request);
     if (bytes.length === size) return bytes;
   }
   throw new Error(`no request encodes to exactly ${size} bytes`);
@@ -48,10 +49,35 @@ describe("BookingServer message limits", () => {
   });
 
   it("judges a request of exactly 64 KiB on its content, and refuses one byte more", async () => {
-    const atLimit = await alice.bytes(BOOKING_PATHS.bookSeats, requestOfSize(64 * KIB));
-    const overLimit = await alice.bytes(BOOKING_PATHS.bookSeats, requestOfSize(64 * KIB + 1));
-    expect(status[atLimit.code]).toBe("NOT_FOUND");
-    expect(status[overLimit.code]).toBe("RESOURCE_EXHAUSTED");
+    const channel = AbuseChannel.open(server.address, server.pki.caCert, server.pki.clients.bob);
+    try {
+      // The content is an unknown show id of almost 64 KiB: NOT_FOUND.
+      const atLimit = await channel.bytes(BOOKING_PATHS.bookSeats, requestOfSize(64 * KIB), { deadline: Date.now() + 5000 });
+      const overLimit = await channel.bytes(BOOKING_PATHS.bookSeats, requestOfSize(64 * KIB + 1), {
+        deadline: Date.now() + 5000,
+      });
+      expect(status[atLimit.code]).toBe("NOT_FOUND");
+      expect(status[overLimit.code]).toBe("RESOURCE_EXHAUSTED");
+    } finally {
+      channel.close();
+    }
+  });
+
+  it("answers NOT_FOUND to an unknown show id of any length without echoing it whole, and the connection keeps working", async () => {
+    const channel = AbuseChannel.open(server.address, server.pki.caCert, server.pki.clients.bob);
+    try {
+      for (const length of [100, 1_000, 30_000, 60_000]) {
+        const showId = "s".repeat(length);
+        // A bound on waiting, not a timing assertion: a stuck call ends as DEADLINE_EXCEEDED.
+        const answer = await channel.booking("showAvailable", { showId }, { deadline: Date.now() + 5000 });
+        const echoed = answer.trailers?.get("grpc-status-details-bin")[0]?.length ?? 0;
+        expect({ length, code: status[answer.code] }).toEqual({ length, code: "NOT_FOUND" });
+        expect(answer.details.length + echoed).toBeLessThan(8 * KIB);
+        expect(status[(await channel.booking("showAvailable", { showId: "small" })).code]).toBe("OK");
+      }
+    } finally {
+      channel.close();
+    }
   });
 
   it("applies a configured maximum receive size instead of the default", async () => {

@@ -5,6 +5,7 @@ import { BookingService } from "../../gen/booking/v1/booking_pb.js";
 import { grpcServiceDefinition } from "../../client/grpc-service-definition.js";
 import type { BookingCore } from "../core/booking-core.js";
 import { bookingServiceHandlers } from "./booking-service-handlers.js";
+import { EventLoopLag } from "./event-loop-lag.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { MalformedRequest, UnaryHandlers, type RpcObserver } from "./unary-handler.js";
 
@@ -19,6 +20,13 @@ export interface BookingServerOptions {
   readonly maxInFlight?: number;
   readonly maxReceiveBytes?: number;
   readonly maxConcurrentStreams?: number;
+  /**
+   * Calls arriving while the event loop lags more than this many ms get
+   * RESOURCE_EXHAUSTED with RetryInfo. 0 (the default) turns it off, so that
+   * servers inside test processes are not disturbed by their host's work;
+   * main turns it on (--max-event-loop-lag-ms, default 100).
+   */
+  readonly maxEventLoopLagMs?: number;
   readonly writeRatePerSecond?: number;
   readonly writeBurst?: number;
   readonly readRatePerSecond?: number;
@@ -55,11 +63,15 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     "grpc.max_receive_message_length": options.maxReceiveBytes ?? 65536,
     "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? 100,
   });
+  const maxEventLoopLagMs = options.maxEventLoopLagMs ?? 0;
+  const eventLoopLag = maxEventLoopLagMs > 0 ? new EventLoopLag() : undefined;
   const handlers = new UnaryHandlers({
     logger: options.logger,
     insecure: options.insecure ?? false,
     allowedPrincipals: options.allowedPrincipals === undefined ? undefined : new Set(options.allowedPrincipals),
     maxInFlight: options.maxInFlight ?? 1024,
+    eventLoopLag,
+    maxEventLoopLagMs,
     writeBuckets: buckets(options.writeRatePerSecond, options.writeBurst),
     readBuckets: buckets(options.readRatePerSecond, options.readBurst),
     observer: options.observer,
@@ -80,6 +92,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
             reject(error);
             return;
           }
+          eventLoopLag?.start();
           health.setStatus("", "SERVING");
           health.setStatus(BOOKING_SERVICE_NAME, "SERVING");
           resolve(port);
@@ -88,6 +101,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     shutdown: async (graceMs) => {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(BOOKING_SERVICE_NAME, "NOT_SERVING");
+      eventLoopLag?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           grpcServer.forceShutdown();

@@ -36,7 +36,7 @@ export function createBookingMetrics(core: BookingCore): BookingMetrics {
   });
   const rejections = new Counter({
     name: "booking_rejections_total",
-    help: "Calls turned away before serving, by cause (in_flight, rate_limit, not_allowed, unauthenticated).",
+    help: "Calls turned away before serving, by cause (in_flight, event_loop_lag, rate_limit, not_allowed, unauthenticated).",
     labelNames: ["method", "cause"] as const,
     registers: [registry],
   });

@@ -26,7 +26,7 @@ export interface RpcContext {
 export type MethodKind = "read" | "write";
 
 /** Why the server turned a call away before serving it. */
-export type RejectionCause = "in_flight" | "rate_limit" | "not_allowed" | "unauthenticated";
+export type RejectionCause = "in_flight" | "event_loop_lag" | "rate_limit" | "not_allowed" | "unauthenticated";
 
 /** What the metrics layer wants to hear about calls. */
 export interface RpcObserver {
@@ -42,6 +42,9 @@ export interface UnaryHandlerSettings {
   readonly insecure: boolean;
   readonly allowedPrincipals: ReadonlySet<string> | undefined;
   readonly maxInFlight: number;
+  /** The event loop's lag now; calls are refused while it exceeds maxEventLoopLagMs. */
+  readonly eventLoopLag: { readonly lagMs: number } | undefined;
+  readonly maxEventLoopLagMs: number;
   readonly writeBuckets: TokenBuckets | undefined;
   readonly readBuckets: TokenBuckets | undefined;
   readonly observer: RpcObserver | undefined;
@@ -131,6 +134,19 @@ export class UnaryHandlers {
           "not_allowed",
           richStatus(status.PERMISSION_DENIED, `principal ${principal} is not allowed to call this service`, [
             errorInfo("PRINCIPAL_NOT_ALLOWED", { principal }),
+          ]),
+        );
+        return;
+      }
+      // A backlog the loop is still working through: serving this call now
+      // would make it, and every call behind it, wait longer than anyone can.
+      const lagMs = this.#settings.eventLoopLag?.lagMs ?? 0;
+      if (lagMs > this.#settings.maxEventLoopLagMs) {
+        refuse(
+          "event_loop_lag",
+          richStatus(status.RESOURCE_EXHAUSTED, `the server is ${Math.round(lagMs)} ms behind its work; retry shortly`, [
+            errorInfo("OVERLOADED"),
+            retryInfo(Math.max(50, Math.round(lagMs))),
           ]),
         );
         return;
