@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+import { fastSerializer } from "./show-available-encoding.js";
 
 /**
  * Turns a protobuf-es service descriptor into the ServiceDefinition grpc-js
@@ -34,6 +35,8 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
 }
 
 function serializer<Desc extends DescMessage>(schema: Desc): (value: unknown) => Buffer {
+  const fast = fastSerializer(schema);
+  if (fast !== undefined) return fast;
   return (value) => {
     const message = create(schema, value as MessageInitShape<Desc>);
     const bytes = toBinary(schema, message);

@@ -80,8 +80,12 @@ describe("npm run bench", () => {
     expect(unexpected).toEqual([]);
   });
 
-  it("prints a table with a row per scenario and target", () => {
-    const rows = stdout.split("\n").filter((line) => /^(book-1|book-4|hot-seat|show-available)\s+(baseline|memory)\s/.test(line));
-    expect(rows).toHaveLength(8);
+  it("prints the results table with a row per scenario and target, then where the time went", () => {
+    const [results, diagnostics] = stdout
+      .split("\n\n")
+      .filter((block) => /^scenario\s+target\s/m.test(block))
+      .map((block) => block.split("\n").filter((line) => /^(book-1|book-4|hot-seat|show-available)\s+(baseline|memory)\s/.test(line)));
+    expect(results).toHaveLength(8);
+    expect(diagnostics).toHaveLength(8);
   });
 });

@@ -86,6 +86,22 @@ export class BookingCore {
   readonly #mutex = new Mutex();
   #queue: QueuedChange[] = [];
   #observer: BatchObserver | undefined;
+  #turnScheduled = false;
+
+  // One commit turn per event-loop iteration (setImmediate): every change that
+  // arrived in this iteration's I/O joins the same batch, even with a
+  // synchronous store that blocks the loop while it commits.
+  #scheduleTurn(): void {
+    if (this.#turnScheduled) return;
+    this.#turnScheduled = true;
+    setImmediate(() => {
+      this.#turnScheduled = false;
+      void this.#mutex.runExclusive(async () => {
+        await this.#commitQueued();
+        if (this.#queue.length > 0) this.#scheduleTurn();
+      });
+    });
+  }
 
   private constructor(options: BookingCoreOptions) {
     const first = options.shows[0];
@@ -191,10 +207,7 @@ export class BookingCore {
     }
     return new Promise<CommandOutcome>((resolve, reject) => {
       this.#queue.push({ command, deadline, resolve, reject });
-      // Each change schedules one turn; a turn finds its change already
-      // committed by an earlier turn's batch when commits are slower than
-      // arrivals, and then costs nothing.
-      void this.#mutex.runExclusive(() => this.#commitQueued());
+      this.#scheduleTurn();
     });
   }
 

@@ -81,9 +81,8 @@ export class MemoryStore implements SeatStore {
   async snapshot(showId: string): Promise<ShowSnapshot> {
     const show = this.#show(showId);
     const available: number[] = [];
-    show.owners.forEach((booking, index) => {
-      if (booking === undefined) available.push(index + 1);
-    });
+    const owners = show.owners;
+    for (let index = 0; index < owners.length; index++) if (owners[index] === undefined) available.push(index + 1);
     return { showId, totalSeats: show.totalSeats, bookedCount: show.bookedCount, available };
   }
 

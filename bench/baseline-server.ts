@@ -1,0 +1,88 @@
+/**
+ * Entry point of the baseline server (forked by the benchmark): a grpc-js
+ * server with the same mutual TLS, the same BookingService definition (so
+ * the same protobuf decoding and encoding) and answers of the same size as
+ * the real service, that does nothing else. Whatever the real server does
+ * beyond this costs throughput; this is the limit it is measured against.
+ *
+ * Answers: BookSeats and CancelSeats echo the request's show and seats (with
+ * an owner as long as a development principal); ShowAvailable returns every
+ * seat of a show of `showSeats` as free. Every call succeeds, hot-seat calls
+ * included: the baseline decides nothing.
+ *
+ * argv[2] is a JSON {@link BaselineServerConfig}. Over IPC it sends
+ * `{type:"listening", port}`, and answers `{type:"loop"}` with its largest
+ * event-loop delay since the last such answer. SIGTERM stops it.
+ */
+import { readFileSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { create } from "@bufbuild/protobuf";
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { grpcServiceDefinition } from "../client/grpc-service-definition.js";
+import {
+  BookingService,
+  ShowAvailableResponseSchema,
+  type BookSeatsRequest,
+  type CancelSeatsRequest,
+} from "../gen/booking/v1/booking_pb.js";
+import type { BaselineServerConfig, FromBaseline, ToBaseline } from "./baseline-protocol.js";
+
+const config = JSON.parse(process.argv[2] ?? "{}") as BaselineServerConfig;
+// As long as "spiffe://seat-booking.dev/alice", the owner the real server returns to alice.
+const owner = "spiffe://seat-booking.dev/alice";
+const showAll = create(ShowAvailableResponseSchema, {
+  showId: config.showId,
+  totalSeats: config.showSeats,
+  bookedCount: 0,
+  availableSeats: Array.from({ length: config.showSeats }, (_, index) => index + 1),
+});
+
+const handlers: UntypedServiceImplementation = {
+  bookSeats: (call: ServerUnaryCall<BookSeatsRequest, unknown>, callback: sendUnaryData<unknown>) => {
+    callback(null, { showId: call.request.showId || config.showId, seats: call.request.seats, owner, replayed: false });
+  },
+  cancelSeats: (call: ServerUnaryCall<CancelSeatsRequest, unknown>, callback: sendUnaryData<unknown>) => {
+    callback(null, { showId: call.request.showId || config.showId, seats: call.request.seats, replayed: false });
+  },
+  showAvailable: (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+    callback(null, showAll);
+  },
+};
+
+const server = new Server({
+  "grpc.max_receive_message_length": 65536,
+  "grpc.max_concurrent_streams": config.maxConcurrentStreams,
+});
+server.addService(grpcServiceDefinition(BookingService), handlers);
+const credentials = ServerCredentials.createSsl(
+  readFileSync(config.caCertPath),
+  [{ cert_chain: readFileSync(config.serverCertPath), private_key: readFileSync(config.serverKeyPath) }],
+  true,
+);
+const loop = monitorEventLoopDelay({ resolution: 10 });
+const send = (message: FromBaseline): void => {
+  process.send?.(message);
+};
+
+server.bindAsync("127.0.0.1:0", credentials, (error, port) => {
+  if (error !== null) {
+    process.stderr.write(`baseline server: ${error.message}\n`);
+    process.exit(1);
+  }
+  loop.enable();
+  send({ type: "listening", port });
+});
+
+process.on("message", (message: ToBaseline) => {
+  if (message.type !== "loop") return;
+  send({ type: "loop", loopMaxMs: loop.max / 1e6 });
+  loop.reset();
+});
+process.once("SIGTERM", () => {
+  server.tryShutdown(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+});
+process.on("disconnect", () => {
+  server.forceShutdown();
+  process.exit(0);
+});

@@ -1,0 +1,20 @@
+import type { BenchOptions } from "./bench-options.js";
+
+/** How the figures were taken, in sentences for the report and the results file. */
+export function benchNotes(options: BenchOptions, cores: number): string[] {
+  return [
+    `${cores} CPU cores, shared: the server, ${options.generators} load-generator process(es) and, for postgres, the database all compete for them, so absolute figures are bound by this machine; the ratios compare the service with the baseline under the same conditions.`,
+    `Load: ${options.concurrency} calls in flight in total over ${options.connections} mutual-TLS connection(s) per generator (alice and bob certificates in turn), plain grpc-js generic clients (no SDK, no retries), ${options.warmupS} s warm-up then ${options.durationS} s measured; a call counts when it finishes inside the window.`,
+    options.repeat > 1
+      ? `Each store and scenario ran ${options.repeat} rounds, the targets taking turns; the table shows the median round by calls/s, with the largest peak RSS and event-loop delay of all rounds.`
+      : "Each store and scenario ran once (--repeat N runs N rounds and reports the median).",
+    "Every store and scenario gets a fresh `booking serve` process and a fresh, empty store, so peak RSS (VmHWM) and the event-loop maximum are per scenario. The server is started with --max-in-flight 1000000 --max-queued 1000000 so admission control does not shape the load.",
+    `Server log level: ${options.serverLogLevel} (${options.serverLogLevel === "info" ? "one JSON line per call, written to a file, as in production" : "no per-call log line"}).`,
+    "Server event-loop delay: prom-client's nodejs_eventloop_lag_max_seconds (10 ms resolution), which resets on every scrape; the server is scraped when ready, at the end of the warm-up and after the run, so the table shows the measured window and the results file also the warm-up. (A scrape reads the show for the booking_seats gauge: about 1 ms per 100,000 seats.) The baseline measures its own with perf_hooks.monitorEventLoopDelay.",
+    "The baseline is a no-op grpc-js server with the same mutual TLS, service definition (protobuf decoding and encoding) and answer sizes; it answers every call OK, hot-seat calls included.",
+    options.requestIds
+      ? "BookSeats and CancelSeats carry a fresh request_id (idempotency key), as the SDK sends; stores record each one."
+      : "BookSeats and CancelSeats carry no request_id (--no-request-ids).",
+    "sqlite runs in WAL mode with synchronous=FULL and group commit; postgres runs on a throwaway cluster with fsync=on and synchronous_commit=on.",
+  ];
+}

@@ -1,0 +1,163 @@
+import { parseArgs } from "node:util";
+import { parseScenarioNames, SCENARIO_NAMES, type ScenarioName } from "./scenarios.js";
+
+/** The stores the benchmark can run the service on. */
+export const STORE_NAMES = ["memory", "sqlite", "postgres"] as const;
+
+/** One of {@link STORE_NAMES}. */
+export type StoreName = (typeof STORE_NAMES)[number];
+
+/** Everything one benchmark run is configured with. */
+export interface BenchOptions {
+  readonly stores: readonly StoreName[];
+  readonly scenarios: readonly ScenarioName[];
+  /** Measured seconds per store and scenario, after the warm-up. */
+  readonly durationS: number;
+  readonly warmupS: number;
+  /** Calls kept in flight in total, across every generator. */
+  readonly concurrency: number;
+  /** gRPC connections per generator process. */
+  readonly connections: number;
+  /** Load-generator processes. */
+  readonly generators: number;
+  /** Rounds per store and scenario; the median round is reported. */
+  readonly repeat: number;
+  /** Seats of the show every scenario uses. */
+  readonly showSeats: number;
+  /** Seats the hot-seat scenario fights over. */
+  readonly hotSeats: number;
+  /** Send a fresh request_id with every change, as the SDK does. */
+  readonly requestIds: boolean;
+  /** The server's --log-level; "info" logs one line per call, as in production. */
+  readonly serverLogLevel: string;
+  /** Extra `booking serve` arguments, passed as given. */
+  readonly serverArgs: readonly string[];
+  /** Directory for server CPU profiles (node --cpu-prof); undefined = no profiling. */
+  readonly cpuProfileDir: string | undefined;
+  /** Skip the baseline (ratios are then missing). */
+  readonly baseline: boolean;
+  readonly outPath: string;
+  /** Also write the table as Markdown here. */
+  readonly markdownPath: string | undefined;
+  readonly quick: boolean;
+}
+
+/** A bad flag: the message names it. */
+export class BenchUsageError extends Error {
+  override readonly name = "BenchUsageError";
+}
+
+/** `npm run bench -- --help`. */
+export const BENCH_USAGE = `usage: npm run bench -- [options]
+
+Runs \`booking serve\` (mutual TLS) on each store, and a no-op grpc-js server
+with the same TLS and message sizes (the baseline), under the same load:
+separate load-generator processes keep a fixed number of calls in flight
+for a fixed time after a warm-up. Prints a table; writes JSON.
+
+  --quick                 short runs (under a minute in all)
+  --stores LIST           ${STORE_NAMES.join(",")} (default: all; postgres is skipped
+                          with a notice when PostgreSQL is not installed)
+  --scenarios LIST        ${SCENARIO_NAMES.join(",")} (default: all)
+  --duration S            measured seconds per run (default 10, quick 1.5)
+  --warmup S              warm-up seconds per run (default 3, quick 0.5)
+  --concurrency N         calls in flight in total (default 64)
+  --connections N         connections per generator (default 4)
+  --generators N          load-generator processes (default 1)
+  --repeat N              rounds per store and scenario, targets alternating;
+                          the median round is reported (default 1)
+  --show-seats N          seats of the show (default 100000)
+  --hot-seats N           seats hot-seat contention fights over (default 8)
+  --no-request-ids        send changes without a request_id
+  --server-log-level L    the server's --log-level (default info, as in production)
+  --server-arg ARG        extra \`booking serve\` argument (repeatable)
+  --cpu-prof DIR          write server CPU profiles (node --cpu-prof) to DIR
+  --no-baseline           skip the baseline server
+  --out FILE              results JSON (default bench-results.json)
+  --markdown FILE         also write the table as Markdown
+  --help
+`;
+
+const flags = {
+  quick: { type: "boolean" },
+  stores: { type: "string" },
+  scenarios: { type: "string" },
+  duration: { type: "string" },
+  warmup: { type: "string" },
+  concurrency: { type: "string" },
+  connections: { type: "string" },
+  generators: { type: "string" },
+  repeat: { type: "string" },
+  "show-seats": { type: "string" },
+  "hot-seats": { type: "string" },
+  "no-request-ids": { type: "boolean" },
+  "server-log-level": { type: "string" },
+  "server-arg": { type: "string", multiple: true },
+  "cpu-prof": { type: "string" },
+  "no-baseline": { type: "boolean" },
+  out: { type: "string" },
+  markdown: { type: "string" },
+  help: { type: "boolean" },
+} as const;
+
+/** Reads the benchmark's flags; "help" when --help was given. */
+export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: flags, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new BenchUsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help === true) return "help";
+  const quick = values.quick === true;
+  const number = (name: string, raw: string | undefined, fallback: number, min: number, integer: boolean): number => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || (integer && !Number.isSafeInteger(value))) {
+      throw new BenchUsageError(`--${name} must be ${integer ? "a whole number" : "a number"} >= ${min}, got "${raw}"`);
+    }
+    return value;
+  };
+  let stores: StoreName[] = [...STORE_NAMES];
+  if (values.stores !== undefined) {
+    stores = values.stores.split(",").map((name) => name.trim()).filter((name) => name !== "") as StoreName[];
+    const unknown = stores.find((name) => !(STORE_NAMES as readonly string[]).includes(name));
+    if (unknown !== undefined) throw new BenchUsageError(`unknown store "${unknown}"; choose from ${STORE_NAMES.join(", ")}`);
+  }
+  let scenarios: ScenarioName[] = [...SCENARIO_NAMES];
+  if (values.scenarios !== undefined) {
+    try {
+      scenarios = parseScenarioNames(values.scenarios);
+    } catch (error) {
+      throw new BenchUsageError(error instanceof Error ? error.message : String(error));
+    }
+  }
+  const options: BenchOptions = {
+    stores: [...new Set(stores)],
+    scenarios,
+    durationS: number("duration", values.duration, quick ? 1.5 : 10, 0.1, false),
+    warmupS: number("warmup", values.warmup, quick ? 0.5 : 3, 0, false),
+    concurrency: number("concurrency", values.concurrency, 64, 1, true),
+    connections: number("connections", values.connections, 4, 1, true),
+    generators: number("generators", values.generators, 1, 1, true),
+    repeat: number("repeat", values.repeat, 1, 1, true),
+    showSeats: number("show-seats", values["show-seats"], 100_000, 1, true),
+    hotSeats: number("hot-seats", values["hot-seats"], 8, 1, true),
+    requestIds: values["no-request-ids"] !== true,
+    serverLogLevel: values["server-log-level"] ?? "info",
+    serverArgs: values["server-arg"] ?? [],
+    cpuProfileDir: values["cpu-prof"],
+    baseline: values["no-baseline"] !== true,
+    outPath: values.out ?? "bench-results.json",
+    markdownPath: values.markdown,
+    quick,
+  };
+  if (options.stores.length === 0 && !options.baseline) throw new BenchUsageError("nothing to run: no stores and --no-baseline");
+  if (options.scenarios.length === 0) throw new BenchUsageError("--scenarios names no scenario");
+  if (options.hotSeats > options.showSeats) throw new BenchUsageError("--hot-seats must not exceed --show-seats");
+  if (options.concurrency * 4 > options.showSeats) {
+    throw new BenchUsageError(`--show-seats ${options.showSeats} is too small for ${options.concurrency} slots of 4-seat blocks`);
+  }
+  if (options.generators > options.concurrency) throw new BenchUsageError("--generators must not exceed --concurrency");
+  return options;
+}

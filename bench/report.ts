@@ -1,0 +1,228 @@
+import type { StoreName } from "./bench-options.js";
+import type { ScenarioName } from "./scenarios.js";
+import type { StatementFigures } from "./throwaway-postgres.js";
+
+/** What one store (or the baseline) did in one scenario. */
+export interface RunResult {
+  readonly scenario: ScenarioName;
+  readonly target: "baseline" | StoreName;
+  /** Calls finished per second in the window, refusals included. */
+  readonly callsPerSecond: number;
+  /** With --repeat: calls/s of every round, in order; this result is the median round's. */
+  readonly roundsCallsPerSecond: readonly number[];
+  /** Seats of successful BookSeats calls per second. */
+  readonly seatsBookedPerSecond: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly p999: number; readonly max: number; readonly mean: number };
+  readonly calls: number;
+  /** Method -> status name -> calls, in the window. */
+  readonly codes: Record<string, Record<string, number>>;
+  /** Non-OK statuses across methods, in the window. */
+  readonly errorsByCode: Record<string, number>;
+  /** Answers the scenario does not expect, warm-up included (a correct run has none). */
+  readonly unexpected: number;
+  readonly unexpectedSamples: readonly string[];
+  /** callsPerSecond / the baseline's in the same scenario; null for the baseline itself or without one. */
+  readonly ratioToBaseline: number | null;
+  readonly server: {
+    readonly peakRssMb: number | null;
+    /** The server's largest event-loop delay in the measured window (cleanup calls included). */
+    readonly loopMaxMs: number | null;
+    /** The same during the warm-up (JIT compilation, first allocations). */
+    readonly warmupLoopMaxMs: number | null;
+    /** CPU of the server process in the window, in % of one core. */
+    readonly cpuPercent: number | null;
+    /** Server CPU time per call (µs): steadier than throughput when other work shares the machine. */
+    readonly cpuMicrosPerCall: number | null;
+    /**
+     * Group commit over the whole run (warm-up included): batches, their mean
+     * size and commit time, and the share of the run the one write path was
+     * busy committing (near 100 % = the write path is the bottleneck).
+     */
+    readonly batches?: { readonly count: number; readonly meanSize: number; readonly meanCommitMs: number; readonly busyPercent: number };
+  };
+  /** Load generators: CPU in % of one core (summed) and their largest event-loop delay. */
+  readonly generators: { readonly cpuPercent: number; readonly loopMaxMs: number };
+  /** The whole machine's CPU use in the window, in % of all cores. */
+  readonly machineCpuPercent: number | null;
+  /**
+   * CPU used in the window by processes outside the benchmark (other work on
+   * the machine), in % of one core; above ~20 % the figures are disturbed.
+   */
+  readonly backgroundCpuPercent: number | null;
+  /** PostgreSQL runs only: the cluster's CPU, its WAL flushes, and where its statement time went. */
+  readonly postgres?: {
+    readonly cpuPercent: number | null;
+    readonly walSyncsPerSecond: number;
+    readonly meanWalSyncMs: number;
+    readonly statements: readonly StatementFigures[];
+  };
+  /**
+   * After the run and every slot's cleanup call: how many seats are still
+   * booked (0 expected when the scenario leaves the show empty; null when not
+   * checked), and how many cleanup calls failed.
+   */
+  readonly consistency: { readonly bookedAfter: number | null; readonly cleanupFailures: number };
+}
+
+/** A goal from the issue, checked against the run. */
+export interface GoalCheck {
+  readonly goal: string;
+  readonly measured: string;
+  /** null when the run did not include what the goal needs. */
+  readonly met: boolean | null;
+}
+
+/** Checks the issue's goals: ratios to the baseline, and event-loop delay. */
+export function checkGoals(results: readonly RunResult[]): GoalCheck[] {
+  const ratio = (target: string, scenario: string): number | null =>
+    results.find((result) => result.target === target && result.scenario === scenario)?.ratioToBaseline ?? null;
+  const ratioGoal = (target: string, minimum: number, label: string): GoalCheck => {
+    const value = ratio(target, "book-1");
+    return {
+      goal: `${label} single-seat bookings (book-1) >= ${minimum.toFixed(2)} x baseline`,
+      measured: value === null ? "not run" : `${value.toFixed(2)} x`,
+      met: value === null ? null : value >= minimum,
+    };
+  };
+  const services = results.filter((result) => result.target !== "baseline");
+  const worst = services.reduce<RunResult | undefined>(
+    (max, result) => ((result.server.loopMaxMs ?? 0) > (max?.server.loopMaxMs ?? -1) ? result : max),
+    undefined,
+  );
+  const postgres = ratio("postgres", "book-1");
+  return [
+    ratioGoal("memory", 0.9, "memory"),
+    ratioGoal("sqlite", 0.8, "sqlite (synchronous=FULL, group commit)"),
+    {
+      goal: "postgres: measured and reported",
+      measured: postgres === null ? "not run" : `${postgres.toFixed(2)} x on book-1`,
+      met: postgres === null ? null : true,
+    },
+    {
+      goal: "no server event-loop delay above 50 ms in any scenario (measured window)",
+      measured:
+        worst?.server.loopMaxMs == null
+          ? "not measured"
+          : `largest ${worst.server.loopMaxMs.toFixed(1)} ms (${worst.target}, ${worst.scenario}); during warm-ups: largest ${Math.max(...services.map((result) => result.server.warmupLoopMaxMs ?? 0)).toFixed(1)} ms`,
+      met: worst?.server.loopMaxMs == null ? null : services.every((result) => (result.server.loopMaxMs ?? 0) <= 50),
+    },
+  ];
+}
+
+const columns = [
+  "scenario",
+  "target",
+  "calls/s",
+  "seats/s",
+  "p50 ms",
+  "p99 ms",
+  "p99.9 ms",
+  "x baseline",
+  "errors by code",
+  "peak RSS MB",
+  "loop max ms",
+  "server CPU",
+] as const;
+
+function row(result: RunResult): string[] {
+  const errors = Object.entries(result.errorsByCode)
+    .sort(([, a], [, b]) => b - a)
+    .map(([code, count]) => `${code} ${compact(count)}`);
+  if (result.unexpected > 0) errors.push(`(${compact(result.unexpected)} UNEXPECTED)`);
+  if (result.consistency.bookedAfter !== null && result.consistency.bookedAfter > 0) {
+    errors.push(`(${result.consistency.bookedAfter} seats left booked)`);
+  }
+  return [
+    result.scenario,
+    result.target,
+    compact(result.callsPerSecond),
+    result.seatsBookedPerSecond === 0 ? "-" : compact(result.seatsBookedPerSecond),
+    milliseconds(result.latencyMs.p50),
+    milliseconds(result.latencyMs.p99),
+    milliseconds(result.latencyMs.p999),
+    result.ratioToBaseline === null ? "-" : result.ratioToBaseline.toFixed(2),
+    errors.length === 0 ? "-" : errors.join(", "),
+    result.server.peakRssMb === null ? "?" : result.server.peakRssMb.toFixed(0),
+    result.server.loopMaxMs === null ? "?" : result.server.loopMaxMs.toFixed(1),
+    result.server.cpuPercent === null ? "?" : `${result.server.cpuPercent.toFixed(0)}%`,
+  ];
+}
+
+const rightAligned = new Set([2, 3, 4, 5, 6, 7, 9, 10, 11]);
+
+/** The results as an aligned text table for the terminal. */
+export function textTable(results: readonly RunResult[]): string {
+  return alignedTable(columns, results.map(row), rightAligned);
+}
+
+function alignedTable(header: readonly string[], body: readonly string[][], right: ReadonlySet<number>): string {
+  const rows = [[...header], ...body];
+  const widths = header.map((_, index) => Math.max(...rows.map((cells) => (cells[index] ?? "").length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, index) => (right.has(index) ? cell.padStart(widths[index]!) : cell.padEnd(widths[index]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...body.map(line)].join("\n");
+}
+
+/** The results as a Markdown table (for the README). */
+export function markdownTable(results: readonly RunResult[]): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(" | ")} |`;
+  const rule = columns.map((_, index) => (rightAligned.has(index) ? "---:" : "---"));
+  return [line(columns), line(rule), ...results.map((result) => line(row(result)))].join("\n");
+}
+
+const diagnosticColumns = [
+  "scenario",
+  "target",
+  "server us/call",
+  "server CPU",
+  "generators CPU",
+  "other CPU",
+  "batch size",
+  "commit ms",
+  "write path busy",
+  "postgres CPU",
+  "WAL flushes/s",
+] as const;
+
+/**
+ * Where the time went, per run: CPU per call and per process (in % of one
+ * core; "other" is work outside the benchmark), and group commit.
+ */
+export function diagnosticsTable(results: readonly RunResult[]): string {
+  const value = (number: number | null | undefined, digits: number, suffix = ""): string =>
+    number === null || number === undefined ? "-" : `${number.toFixed(digits)}${suffix}`;
+  const rows = results.map((result) => [
+    result.scenario,
+    result.target,
+    value(result.server.cpuMicrosPerCall, 0),
+    value(result.server.cpuPercent, 0, "%"),
+    value(result.generators.cpuPercent, 0, "%"),
+    value(result.backgroundCpuPercent, 0, "%"),
+    value(result.server.batches?.meanSize, 1),
+    value(result.server.batches?.meanCommitMs, 2),
+    value(result.server.batches?.busyPercent, 0, "%"),
+    value(result.postgres?.cpuPercent, 0, "%"),
+    value(result.postgres?.walSyncsPerSecond, 0),
+  ]);
+  return alignedTable(diagnosticColumns, rows, new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]));
+}
+
+/** The goal checks as text lines. */
+export function goalLines(goals: readonly GoalCheck[]): string[] {
+  return goals.map((goal) => `${goal.met === null ? "  ?" : goal.met ? " ok" : "MISS"}  ${goal.goal}: ${goal.measured}`);
+}
+
+/** 12345 -> "12.3k"; small values keep one decimal when fractional. */
+export function compact(value: number): string {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
+  if (value >= 1e4) return `${(value / 1e3).toFixed(1)}k`;
+  if (value >= 100) return value.toFixed(0);
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
+}
+
+function milliseconds(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}

@@ -1,0 +1,99 @@
+/**
+ * `npm run bench`: the benchmark's entry point. Reads the flags, runs
+ * {@link runBench}, prints progress to stderr and the table to stdout, and
+ * writes the JSON results (and, if asked, a Markdown table).
+ *
+ * The benchmark is not a test: it checks nothing about time. It prints the
+ * issue's goals with the measured ratios, and exits 0 unless it could not
+ * run (2 for a usage error, 1 for a failure) or a call was answered with a
+ * status its scenario does not allow (3), since that is a correctness bug.
+ */
+import { writeFile } from "node:fs/promises";
+import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions } from "./bench-options.js";
+import { runBench } from "./bench-runner.js";
+import { diagnosticsTable, goalLines, markdownTable, textTable } from "./report.js";
+
+// grpc-js hands the IP address to TLS as the server name, which Node flags
+// (DEP0123) on every connection to 127.0.0.1: noise in the benchmark's output.
+const printWarning = process.listeners("warning");
+process.removeAllListeners("warning");
+process.on("warning", (warning: Error & { code?: string }) => {
+  if (warning.code !== "DEP0123") for (const print of printWarning) print(warning);
+});
+
+const argv = process.argv.slice(2);
+let options: BenchOptions | "help";
+try {
+  options = parseBenchOptions(argv);
+} catch (error) {
+  if (!(error instanceof BenchUsageError)) throw error;
+  process.stderr.write(`bench: ${error.message}\n\n${BENCH_USAGE}`);
+  process.exit(2);
+}
+if (options === "help") {
+  process.stdout.write(BENCH_USAGE);
+  process.exit(0);
+}
+
+// The first Ctrl-C lets the current run end and cleans up (servers, PostgreSQL, temp files); a second one exits at once.
+let stopRequested = false;
+process.on("SIGINT", () => {
+  if (stopRequested) process.exit(130);
+  stopRequested = true;
+  process.stderr.write("\nbench: stopping after this run and cleaning up (Ctrl-C again to exit at once)\n");
+});
+
+const tty = process.stderr.isTTY;
+let liveShown = false;
+const command = `npm run bench${argv.length === 0 ? "" : ` -- ${argv.join(" ")}`}`;
+try {
+  const report = await runBench(options, command, {
+    progress: (line) => {
+      if (liveShown) process.stderr.write("\r\x1b[2K");
+      liveShown = false;
+      process.stderr.write(`${line}\n`);
+    },
+    live: (line) => {
+      if (!tty) return;
+      process.stderr.write(`\r\x1b[2K${line}`);
+      liveShown = true;
+    },
+    stopRequested: () => stopRequested,
+  });
+  if (liveShown) process.stderr.write("\r\x1b[2K");
+  await writeFile(options.outPath, `${JSON.stringify(report, null, 2)}\n`);
+  const machine = `${report.machine.cores} cores (${report.machine.cpuModel}), ${report.machine.memoryGb} GB, Node ${report.machine.node}`;
+  const table = textTable(report.results);
+  process.stdout.write(
+    [
+      "",
+      table,
+      "",
+      "where the time went (CPU in % of one core; 'other' = work outside the benchmark on this machine):",
+      diagnosticsTable(report.results),
+      "",
+      `machine: ${machine}${report.machine.postgres === null ? "" : `; ${report.machine.postgres.split(" on ")[0]}`}`,
+      ...report.skipped.map((skip) => `skipped ${skip.target}: ${skip.reason}`),
+      "",
+      "goals (ratios to the baseline in this run; informative, not assertions):",
+      ...goalLines(report.goals),
+      "",
+      ...report.notes.map((note) => `- ${note}`),
+      "",
+      `results: ${options.outPath}`,
+      "",
+    ].join("\n"),
+  );
+  if (options.markdownPath !== undefined) {
+    await writeFile(options.markdownPath, `${markdownTable(report.results)}\n`);
+    process.stdout.write(`markdown: ${options.markdownPath}\n`);
+  }
+  const unexpected = report.results.reduce((sum, result) => sum + result.unexpected, 0);
+  if (unexpected > 0) {
+    process.stderr.write(`bench: ${unexpected} calls were answered with a status their scenario does not allow (see "errors by code")\n`);
+    process.exitCode = 3;
+  }
+} catch (error) {
+  process.stderr.write(`${liveShown ? "\n" : ""}bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+}
