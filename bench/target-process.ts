@@ -86,6 +86,7 @@ async function launchService(launch: ServiceLaunch, port: number, metricsPort: n
     "--log-level", launch.logLevel,
     "--max-in-flight", "1000000",
     "--max-queued", "1000000",
+    "--max-event-loop-lag-ms", "0",
     "--max-concurrent-streams", String(launch.maxConcurrentStreams),
     "--shutdown-grace-ms", "5000",
     ...launch.extraArgs,
