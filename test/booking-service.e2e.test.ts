@@ -100,11 +100,11 @@ describe("BookingService over mutual TLS", () => {
   it("answers NOT_FOUND for an unknown show, on every method", async () => {
     const alice = clientAs(server.pki.clients.alice);
     for (const call of [
-      alice.bookSeats({ showId: "gala", seats: [1] }),
-      alice.cancelSeats({ showId: "gala", seats: [1] }),
-      alice.showAvailable({ showId: "gala" }),
+      () => alice.bookSeats({ showId: "gala", seats: [1] }),
+      () => alice.cancelSeats({ showId: "gala", seats: [1] }),
+      () => alice.showAvailable({ showId: "gala" }),
     ]) {
-      const error = await failure(call);
+      const error = await failure(call());
       expect(error.code).toBe(status.NOT_FOUND);
       expect(error.reason).toBe("SHOW_NOT_FOUND");
       expect(error.message).toContain('show "gala"');

@@ -42,8 +42,10 @@ describe.skipIf(postgres === undefined)("a PostgreSQL outage", () => {
     network.refuseConnections = true;
     network.resetConnections();
 
-    for (const call of [client.bookSeats({ seats: [2], requestId: "during-outage" }), client.showAvailable({})]) {
-      const error = await call.then(
+    // One call at a time: a second promise created up front would reject
+    // unobserved while the first is awaited.
+    for (const call of [() => client.bookSeats({ seats: [2], requestId: "during-outage" }), () => client.showAvailable({})]) {
+      const error = await call().then(
         () => undefined,
         (caught: unknown) => caught,
       );
