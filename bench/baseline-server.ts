@@ -18,7 +18,7 @@ import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { create } from "@bufbuild/protobuf";
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
-import { grpcServiceDefinition } from "../client/grpc-service-definition.js";
+import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import {
   BookingService,
   ShowAvailableResponseSchema,

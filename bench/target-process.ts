@@ -6,7 +6,7 @@ import { freePort } from "./free-port.js";
 import { peakRssBytes } from "./process-stats.js";
 import { metricSum, parsePrometheusText } from "./prometheus-text.js";
 
-const cliEntry = fileURLToPath(new URL("../client/cli.js", import.meta.url));
+const cliEntry = fileURLToPath(new URL("../bin/booking.js", import.meta.url));
 const baselineEntry = fileURLToPath(new URL("./baseline-server.js", import.meta.url));
 
 /** What the benchmark reads from a server at the end of a run. */

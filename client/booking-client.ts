@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { isIP } from "node:net";
+import { checkServerIdentity } from "node:tls";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   Metadata,
@@ -21,10 +23,18 @@ import {
 import { BookingError } from "./booking-error.js";
 import { callWithRetries, DEFAULT_RETRY_POLICY, type RetryEvent, type RetryPolicy } from "./call-retry.js";
 import { loadClientCredentials, type ClientTlsMaterial } from "./client-credentials.js";
-import { grpcServiceDefinition } from "./grpc-service-definition.js";
+import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
+import { CORRELATION_ID_HEADER, DEFAULT_ADDRESS, PRINTABLE_ID_PATTERN } from "../wire/wire-constants.js";
 
 /** The address used when none is given: the server's default listen address. */
-export const DEFAULT_ADDRESS = "127.0.0.1:50051";
+export { DEFAULT_ADDRESS };
+
+/**
+ * The TLS server name sent when the target is an IP address, which may not be
+ * sent as one (RFC 6066). The server ignores it; the certificate is checked
+ * against the IP address.
+ */
+const IP_TARGET_SERVER_NAME = "ip-address.invalid";
 
 /** How long a call (all its retries included) may take unless told otherwise. */
 export const DEFAULT_DEADLINE_MS = 5000;
@@ -34,7 +44,7 @@ export const DEFAULT_DEADLINE_MS = 5000;
  * the idempotency key there too, so every attempt of one logical call shows
  * up in the server log under one id.
  */
-export const REQUEST_ID_HEADER = "x-request-id";
+export const REQUEST_ID_HEADER = CORRELATION_ID_HEADER;
 
 /** Options of {@link createBookingClient}. TLS material is required: the server demands mutual TLS. */
 export interface BookingClientOptions extends ClientTlsMaterial {
@@ -126,6 +136,7 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
   checkWhole("defaultDeadlineMs", defaultDeadlineMs, 1);
   const onRetry = options.retry?.onRetry;
 
+  const ipTarget = options.serverNameOverride === undefined ? ipLiteralHost(address) : undefined;
   const channelOptions: Partial<ChannelOptions> = {
     // Reconnect about as eagerly as the SDK retries; grpc-js would otherwise
     // wait a full second after a failed connection, and fail every retry in it.
@@ -137,11 +148,19 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
           "grpc.ssl_target_name_override": options.serverNameOverride,
           "grpc.default_authority": options.serverNameOverride,
         }),
+    // RFC 6066 forbids an IP address as the TLS server name, and Node warns
+    // (DEP0123) on the app's stderr when grpc-js sends one. For an IP target
+    // the SDK sends a placeholder name instead and checks the certificate
+    // against the IP itself (its IP SANs), as it would have been.
+    ...(ipTarget === undefined ? {} : { "grpc.ssl_target_name_override": IP_TARGET_SERVER_NAME }),
     ...options.channelOptions,
   };
   const client: ServiceClient = new BookingServiceClient(
     address,
-    loadClientCredentials({ ca: options.ca, cert: options.cert, key: options.key }),
+    loadClientCredentials(
+      { ca: options.ca, cert: options.cert, key: options.key },
+      ipTarget === undefined ? undefined : (_name, certificate) => checkServerIdentity(ipTarget, certificate),
+    ),
     channelOptions,
   );
   let closed = false;
@@ -151,7 +170,7 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
     checkWhole("deadlineMs", deadlineMs, 1);
     const deadline = Date.now() + deadlineMs;
     // The header only takes printable ASCII; any other key still travels in the request.
-    const headerId = requestId !== undefined && /^[\x21-\x7e]{1,128}$/.test(requestId) ? requestId : randomUUID();
+    const headerId = requestId !== undefined && PRINTABLE_ID_PATTERN.test(requestId) ? requestId : randomUUID();
     return callWithRetries(
       () => {
         if (closed) {
@@ -216,6 +235,12 @@ function idempotencyKey(fromRequest: string | undefined, fromOptions: string | u
   if (fromOptions !== undefined && fromOptions !== "") return fromOptions;
   if (fromRequest !== undefined && fromRequest !== "") return fromRequest;
   return randomUUID();
+}
+
+/** The host of "host:port" when it is an IP literal ("[::1]:50051" gives "::1"). */
+function ipLiteralHost(address: string): string | undefined {
+  const host = /^\[([^\]]+)\]:\d+$/.exec(address)?.[1] ?? /^([^:]+):\d+$/.exec(address)?.[1] ?? address;
+  return isIP(host) === 0 ? undefined : host;
 }
 
 function checkWhole(name: string, value: number, min: number): void {

@@ -1,3 +1,4 @@
+import { STATUS_DETAILS_TRAILER } from "../wire/wire-constants.js";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyIs, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
 import { status, type Metadata } from "@grpc/grpc-js";
@@ -5,7 +6,7 @@ import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../gen/googl
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 
 /** The trailer that carries a serialized google.rpc.Status (the rich error model). */
-export const STATUS_DETAILS_TRAILER = "grpc-status-details-bin";
+export { STATUS_DETAILS_TRAILER };
 
 /** One bad field of a request, from google.rpc.BadRequest. */
 export interface FieldViolation {

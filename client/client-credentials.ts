@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { PeerCertificate } from "node:tls";
 import { credentials, type ChannelCredentials } from "@grpc/grpc-js";
 
 /**
@@ -29,12 +30,15 @@ export class ClientCredentialsError extends Error {
  * PEM does not parse (or the key does not match the certificate), so that
  * mistakes show at construction rather than as a failed handshake later.
  */
-export function loadClientCredentials(material: ClientTlsMaterial): ChannelCredentials {
+export function loadClientCredentials(
+  material: ClientTlsMaterial,
+  checkServerIdentity?: (hostname: string, certificate: PeerCertificate) => Error | undefined,
+): ChannelCredentials {
   const ca = material.ca === undefined ? null : readPem(material.ca, "CA certificate");
   const cert = readPem(material.cert, "client certificate");
   const key = readPem(material.key, "client key");
   try {
-    return credentials.createSsl(ca, key, cert);
+    return credentials.createSsl(ca, key, cert, checkServerIdentity === undefined ? {} : { checkServerIdentity });
   } catch (error) {
     throw new ClientCredentialsError(
       `the TLS material is not usable (${error instanceof Error ? error.message : String(error)}); ` +

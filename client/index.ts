@@ -1,5 +1,5 @@
 /**
- * The seat-booking SDK: `import { createBookingClient, BookingError } from "seat-booking"`.
+ * The seat-booking SDK: `import { createBookingClient, BookingError } from "@seat-booking/client"`.
  *
  * Only the client lives here; the server is started with `booking serve`.
  * The generated message types are re-exported so callers can name them;
@@ -26,6 +26,7 @@ export { DEFAULT_RETRY_POLICY, retryDelayMs, type RetryEvent, type RetryPolicy }
 export {
   ClientCredentialsError,
   loadClientCredentials,
+  readPem,
   type ClientTlsMaterial,
   type PemSource,
 } from "./client-credentials.js";

@@ -1,9 +1,10 @@
+import { DEFAULT_ADDRESS, DEV_ADMIN_PRINCIPAL } from "../wire/wire-constants.js";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import type { ShowDefinition } from "./stores/seat-store.js";
+import type { ShowDefinition } from "./core/seat-store.js";
 
 /** The development admin principal, trusted only with the development PKI. */
-export const DEV_ADMIN_PRINCIPAL = "spiffe://seat-booking.dev/admin";
+export { DEV_ADMIN_PRINCIPAL };
 
 /** Everything the server is configured with: one typed object, read once at start. */
 export interface ServerConfig {
@@ -59,7 +60,7 @@ export const SERVE_USAGE = `usage: booking serve [options]
 
 Every option also reads an environment variable (shown); flags win.
 
-  --listen HOST:PORT            BOOKING_LISTEN        default 127.0.0.1:50051
+  --listen HOST:PORT            BOOKING_LISTEN        default ${DEFAULT_ADDRESS}
   --insecure                    BOOKING_INSECURE=1    plaintext, loopback only
   --certs-dir DIR               BOOKING_CERTS_DIR     default certs (created if missing)
   --ca FILE                     BOOKING_CA            client CA (default DIR/ca.crt)
@@ -163,7 +164,7 @@ export function parseServerConfig(
   if (!shows.some((show) => show.id === defaultShowId)) {
     throw new ConfigError(`--default-show "${defaultShowId}" is not among --shows (${shows.map((s) => s.id).join(", ")})`);
   }
-  const listen = text("listen") ?? "127.0.0.1:50051";
+  const listen = text("listen") ?? DEFAULT_ADDRESS;
   parseHostPort(listen, "--listen");
   const metricsListen = text("metrics-listen");
   if (metricsListen !== undefined) parseHostPort(metricsListen, "--metrics-listen");

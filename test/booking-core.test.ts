@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BookingCore } from "../src/core/booking-core.js";
-import { BookingError, isBookingError } from "../src/core/booking-errors.js";
+import { BookingFailure, isBookingFailure } from "../src/core/booking-failure.js";
 import { MemoryStore } from "../src/stores/memory-store.js";
 
 const alice = { principal: "spiffe://test/alice" };
@@ -19,12 +19,12 @@ function openCore(options: { maxSeatsPerRequest?: number; maxQueuedChanges?: num
   });
 }
 
-async function refusal(promise: Promise<unknown>): Promise<BookingError> {
+async function refusal(promise: Promise<unknown>): Promise<BookingFailure> {
   const error = await promise.then(
     () => undefined,
     (caught: unknown) => caught,
   );
-  if (!isBookingError(error)) throw new Error(`expected a BookingError, got ${String(error)}`);
+  if (!isBookingFailure(error)) throw new Error(`expected a BookingFailure, got ${String(error)}`);
   return error;
 }
 
@@ -131,8 +131,8 @@ describe("BookingCore", () => {
     const overloaded = settled.filter((result) => result.status === "rejected");
     expect(overloaded.length).toBeGreaterThan(0);
     for (const result of overloaded) {
-      expect(result.status === "rejected" && isBookingError(result.reason) && result.reason.reason).toBe("OVERLOADED");
-      expect(result.status === "rejected" && (result.reason as BookingError).retryAfterMs).toBeGreaterThan(0);
+      expect(result.status === "rejected" && isBookingFailure(result.reason) && result.reason.reason).toBe("OVERLOADED");
+      expect(result.status === "rejected" && (result.reason as BookingFailure).retryDelayMs).toBeGreaterThan(0);
     }
   });
 
@@ -161,7 +161,7 @@ describe("BookingCore", () => {
           owners.set(seat, request.principal);
         }
       } else if (result.status === "rejected") {
-        expect((result.reason as BookingError).reason).toBe("SEAT_ALREADY_BOOKED");
+        expect((result.reason as BookingFailure).reason).toBe("SEAT_ALREADY_BOOKED");
       }
     });
     const snapshot = await core.available("main");

@@ -3,7 +3,7 @@ import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { credentials, makeGenericClientConstructor, Metadata, status, type Client, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBookingClient, isBookingError, type BookingClient, type BookingError } from "../client/index.js";
-import { grpcServiceDefinition } from "../client/grpc-service-definition.js";
+import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import { BookingService } from "../gen/booking/v1/booking_pb.js";
 import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";

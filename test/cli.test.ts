@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseCliArguments, UsageError, type CliCommand } from "../client/cli-arguments.js";
+import { parseCliArguments, UsageError, type CliCommand } from "../cli/cli-arguments.js";
 import { CLI_PATH, startServerProcess, type ServerProcess } from "./support/server-process.js";
 
 const alice = "spiffe://seat-booking.dev/alice";

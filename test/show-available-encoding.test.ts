@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeShowAvailable, fastSerializer } from "../client/show-available-encoding.js";
+import { encodeShowAvailable, fastSerializer } from "../src/transport/show-available-encoding.js";
 import { BookSeatsResponseSchema, ShowAvailableResponseSchema } from "../gen/booking/v1/booking_pb.js";
 
 describe("the ShowAvailableResponse encoder", () => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../src/stores/memory-store.js";
 import { PostgresStore } from "../src/stores/postgres-store.js";
-import type { CommandOutcome, SeatCommand, SeatStore } from "../src/stores/seat-store.js";
+import type { CommandOutcome, SeatCommand, SeatStore } from "../src/core/seat-store.js";
 import { SqliteStore } from "../src/stores/sqlite-store.js";
 import { startPostgres } from "./support/postgres-cluster.js";
 

@@ -7,9 +7,9 @@ import type {
   SeatStore,
   ShowDefinition,
   ShowSnapshot,
-} from "../stores/seat-store.js";
-import { isStoreUnavailable } from "../stores/seat-store.js";
-import { BookingError, describeSeats } from "./booking-errors.js";
+} from "./seat-store.js";
+import { isStoreUnavailable } from "./seat-store.js";
+import { BookingFailure, describeSeats } from "./booking-failure.js";
 import { validateRequestId, validateSeats } from "./seat-request-validation.js";
 
 /** What a caller asks the core to change. */
@@ -198,10 +198,10 @@ export class BookingCore {
   #enqueue(command: SeatCommand, deadline: number | undefined): Promise<CommandOutcome> {
     if (this.#queue.length >= this.#maxQueuedChanges) {
       return Promise.reject(
-        new BookingError(`the server is busy: ${this.#queue.length} changes are waiting; retry shortly`, {
+        new BookingFailure(`the server is busy: ${this.#queue.length} changes are waiting; retry shortly`, {
           reason: "OVERLOADED",
           showId: command.showId,
-          retryAfterMs: 50,
+          retryDelayMs: 50,
         }),
       );
     }
@@ -219,7 +219,7 @@ export class BookingCore {
     for (const change of taken) {
       if (change.deadline !== undefined && change.deadline <= now) {
         change.reject(
-          new BookingError("the request's deadline passed before it reached the store; nothing was changed", {
+          new BookingFailure("the request's deadline passed before it reached the store; nothing was changed", {
             reason: "DEADLINE_EXCEEDED",
             showId: change.command.showId,
           }),
@@ -251,7 +251,7 @@ export class BookingCore {
     if (show === undefined) {
       // Echo a bounded prefix: a 60 KiB id must not come back 60 KiB long.
       const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
-      throw new BookingError(`show "${shown}" does not exist on this server`, {
+      throw new BookingFailure(`show "${shown}" does not exist on this server`, {
         reason: "SHOW_NOT_FOUND",
         showId: shown,
       });
@@ -267,28 +267,28 @@ export class BookingCore {
  */
 function storeFailure(error: unknown, showId: string): unknown {
   if (!isStoreUnavailable(error)) return error;
-  const failure = new BookingError(
+  const failure = new BookingFailure(
     "the booking store is unreachable; the change may or may not have been applied, retry with the same request_id",
-    { reason: "STORE_UNAVAILABLE", showId, retryAfterMs: 200 },
+    { reason: "STORE_UNAVAILABLE", showId, retryDelayMs: 200 },
   );
   failure.cause = error;
   return failure;
 }
 
-function refusalError(command: SeatCommand, refusal: Refusal): BookingError {
+function refusalError(command: SeatCommand, refusal: Refusal): BookingFailure {
   const facts = { reason: refusal.reason, showId: command.showId, seats: refusal.seats };
   const seats = describeSeats(refusal.seats);
   const show = `show "${command.showId}"`;
   const plural = refusal.seats.length > 1;
   switch (refusal.reason) {
     case "SEAT_ALREADY_BOOKED":
-      return new BookingError(`${seats} of ${show} ${plural ? "are" : "is"} already booked`, facts);
+      return new BookingFailure(`${seats} of ${show} ${plural ? "are" : "is"} already booked`, facts);
     case "SEAT_NOT_BOOKED":
-      return new BookingError(`${seats} of ${show} ${plural ? "are" : "is"} not booked`, facts);
+      return new BookingFailure(`${seats} of ${show} ${plural ? "are" : "is"} not booked`, facts);
     case "SEAT_NOT_OWNED":
-      return new BookingError(`${seats} of ${show} ${plural ? "are" : "is"} booked by another principal`, facts);
+      return new BookingFailure(`${seats} of ${show} ${plural ? "are" : "is"} booked by another principal`, facts);
     case "REQUEST_ID_REUSED":
-      return new BookingError(
+      return new BookingFailure(
         `request_id "${command.requestId}" was already used for a different request; use a new id for a new request`,
         { ...facts, violations: [{ field: "request_id", description: "already used for a different request" }] },
       );

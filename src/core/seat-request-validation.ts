@@ -1,6 +1,6 @@
-import { MAX_REQUEST_ID_LENGTH } from "../stores/idempotency.js";
-import type { ShowDefinition } from "../stores/seat-store.js";
-import { BookingError, describeSeats, type FieldViolation } from "./booking-errors.js";
+import { MAX_REQUEST_ID_LENGTH } from "./idempotency.js";
+import type { ShowDefinition } from "./seat-store.js";
+import { BookingFailure, describeSeats, type FieldViolation } from "./booking-failure.js";
 
 /**
  * Checks a seat list against a show and the per-request maximum, and returns
@@ -16,7 +16,7 @@ export function validateSeats(
     throw invalidSeats(show.id, [], [{ field: "seats", description: "at least one seat is required" }]);
   }
   if (seats.length > maxSeatsPerRequest) {
-    throw new BookingError(
+    throw new BookingFailure(
       `a request may name at most ${maxSeatsPerRequest} seats; this one names ${seats.length}`,
       {
         reason: "TOO_MANY_SEATS",
@@ -57,7 +57,7 @@ export function validateSeats(
 /** Checks a client's idempotency key. */
 export function validateRequestId(requestId: string, showId: string): void {
   if (requestId.length > MAX_REQUEST_ID_LENGTH) {
-    throw new BookingError(
+    throw new BookingFailure(
       `request_id is ${requestId.length} characters long; the maximum is ${MAX_REQUEST_ID_LENGTH}`,
       {
         reason: "INVALID_REQUEST_ID",
@@ -73,6 +73,6 @@ function invalidSeats(
   seats: readonly number[],
   violations: readonly FieldViolation[],
   message = "at least one seat is required",
-): BookingError {
-  return new BookingError(message, { reason: "INVALID_SEATS", showId, seats, violations });
+): BookingFailure {
+  return new BookingFailure(message, { reason: "INVALID_SEATS", showId, seats, violations });
 }

@@ -1,3 +1,4 @@
+import { DEV_ADMIN_PRINCIPAL } from "../../wire/wire-constants.js";
 import { randomBytes } from "node:crypto";
 import { access, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -9,7 +10,7 @@ import type { CertificateAuthority, IssuedCertificate } from "./certificate-auth
 export const DEV_PRINCIPALS = {
   alice: "spiffe://seat-booking.dev/alice",
   bob: "spiffe://seat-booking.dev/bob",
-  admin: "spiffe://seat-booking.dev/admin",
+  admin: DEV_ADMIN_PRINCIPAL,
 } as const;
 
 /** Short name of a development client ("alice", "bob", "admin"). */

@@ -4,8 +4,8 @@ import {
   decodeReplayedOutcome,
   encodeOutcome,
   requestIdReused,
-} from "./seat-rules.js";
-import { DEFAULT_REQUEST_ID_RETENTION_MS } from "./idempotency.js";
+} from "../core/seat-rules.js";
+import { DEFAULT_REQUEST_ID_RETENTION_MS, requestKey } from "../core/idempotency.js";
 import type {
   CommandOutcome,
   SeatBooking,
@@ -13,7 +13,7 @@ import type {
   SeatStore,
   ShowDefinition,
   ShowSnapshot,
-} from "./seat-store.js";
+} from "../core/seat-store.js";
 
 interface MemoryShow {
   readonly totalSeats: number;
@@ -95,7 +95,7 @@ export class MemoryStore implements SeatStore {
   }
 
   #apply(command: SeatCommand): CommandOutcome {
-    const key = command.requestId === "" ? undefined : `${command.principal}\u0000${command.requestId}`;
+    const key = command.requestId === "" ? undefined : requestKey(command.principal, command.requestId);
     const fingerprint = commandFingerprint(command);
     if (key !== undefined) {
       const earlier = this.#requests.get(key);

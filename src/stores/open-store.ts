@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { MemoryStore } from "./memory-store.js";
 import { PostgresStore } from "./postgres-store.js";
-import type { SeatStore } from "./seat-store.js";
+import type { SeatStore } from "../core/seat-store.js";
 import { SqliteStore } from "./sqlite-store.js";
 
 /** Where `--store sqlite` keeps its file, relative to the working directory. */

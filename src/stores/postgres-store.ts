@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { PoolClient } from "pg";
-import { DEFAULT_REQUEST_ID_RETENTION_MS } from "./idempotency.js";
+import { DEFAULT_REQUEST_ID_RETENTION_MS, requestKey } from "../core/idempotency.js";
 import { migratePostgres } from "./postgres-migrations.js";
 import {
   commandFingerprint,
@@ -8,7 +8,8 @@ import {
   decodeReplayedOutcome,
   encodeOutcome,
   requestIdReused,
-} from "./seat-rules.js";
+} from "../core/seat-rules.js";
+import { freeSeats } from "../core/free-seats.js";
 import type {
   CommandOutcome,
   SeatBooking,
@@ -16,8 +17,8 @@ import type {
   SeatStore,
   ShowDefinition,
   ShowSnapshot,
-} from "./seat-store.js";
-import { StoreUnavailableError } from "./seat-store.js";
+} from "../core/seat-store.js";
+import { StoreUnavailableError } from "../core/seat-store.js";
 
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
@@ -175,12 +176,7 @@ export class PostgresStore implements SeatStore {
     const row = result.rows[0];
     if (row === undefined) throw new Error(`show "${showId}" is not in the store`);
     const { total_seats: totalSeats, booked } = row;
-    const available: number[] = [];
-    let next = 0;
-    for (let seat = 1; seat <= totalSeats; seat++) {
-      if (booked[next] === seat) next++;
-      else available.push(seat);
-    }
+    const available = freeSeats(totalSeats, booked);
     return { showId, totalSeats, bookedCount: booked.length, available };
   }
 
@@ -226,7 +222,7 @@ export class PostgresStore implements SeatStore {
     for (const command of commands) {
       const fingerprint = commandFingerprint(command);
       fingerprints.push(fingerprint);
-      const key = command.requestId === "" ? undefined : `${command.principal}\u0000${command.requestId}`;
+      const key = command.requestId === "" ? undefined : requestKey(command.principal, command.requestId);
       const earlier = key === undefined ? undefined : requests.get(key);
       const first = key === undefined ? undefined : ranFirst.get(key);
       if (earlier !== undefined) {
@@ -246,7 +242,7 @@ export class PostgresStore implements SeatStore {
     let next = 0;
     commands.forEach((command, index) => {
       if (outcomes[index] !== undefined) return;
-      const key = command.requestId === "" ? undefined : `${command.principal}\u0000${command.requestId}`;
+      const key = command.requestId === "" ? undefined : requestKey(command.principal, command.requestId);
       const earlier = key === undefined ? undefined : settled.get(key);
       if (earlier !== undefined) {
         outcomes[index] = { ...earlier, replayed: true };
@@ -298,7 +294,7 @@ export class PostgresStore implements SeatStore {
              WHERE r.created_at >= $3::bigint`,
       values: [principals, ids, now - this.#retentionMs],
     });
-    for (const row of result.rows) stored.set(`${row.principal}\u0000${row.request_id}`, row);
+    for (const row of result.rows) stored.set(requestKey(row.principal, row.request_id), row);
     return stored;
   }
 

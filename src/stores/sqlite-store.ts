@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
-import { DEFAULT_REQUEST_ID_RETENTION_MS } from "./idempotency.js";
+import { DEFAULT_REQUEST_ID_RETENTION_MS } from "../core/idempotency.js";
 import { migrateSqlite } from "./sqlite-migrations.js";
 import {
   commandFingerprint,
@@ -8,7 +8,8 @@ import {
   decodeReplayedOutcome,
   encodeOutcome,
   requestIdReused,
-} from "./seat-rules.js";
+} from "../core/seat-rules.js";
+import { freeSeats } from "../core/free-seats.js";
 import type {
   CommandOutcome,
   SeatBooking,
@@ -16,7 +17,7 @@ import type {
   SeatStore,
   ShowDefinition,
   ShowSnapshot,
-} from "./seat-store.js";
+} from "../core/seat-store.js";
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -195,12 +196,7 @@ export class SqliteStore implements SeatStore {
   async snapshot(showId: string): Promise<ShowSnapshot> {
     this.#assertOpen();
     const { totalSeats, booked } = this.#readShow(showId);
-    const available: number[] = [];
-    let next = 0;
-    for (let seat = 1; seat <= totalSeats; seat++) {
-      if (booked[next] === seat) next++;
-      else available.push(seat);
-    }
+    const available = freeSeats(totalSeats, booked);
     return { showId, totalSeats, bookedCount: booked.length, available };
   }
 

@@ -1,11 +1,12 @@
 import { Server, type ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
-import { BookingService } from "../../gen/booking/v1/booking_pb.js";
-import { grpcServiceDefinition } from "../../client/grpc-service-definition.js";
+import { BookingService, ShowAvailableResponseSchema } from "../../gen/booking/v1/booking_pb.js";
+import { grpcServiceDefinition } from "../../wire/grpc-service-definition.js";
 import type { BookingCore } from "../core/booking-core.js";
 import { bookingServiceHandlers } from "./booking-service-handlers.js";
 import { EventLoopLag } from "./event-loop-lag.js";
+import { fastSerializer } from "./show-available-encoding.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { MalformedRequest, UnaryHandlers, type RpcObserver } from "./unary-handler.js";
 
@@ -76,7 +77,11 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     readBuckets: buckets(options.readRatePerSecond, options.readBurst),
     observer: options.observer,
   });
-  grpcServer.addService(tolerantDeserializers(grpcServiceDefinition(BookingService)), bookingServiceHandlers(options.core, handlers));
+  const fastShowAvailable = fastSerializer(ShowAvailableResponseSchema);
+  const definition = grpcServiceDefinition(BookingService, {
+    responseSerializers: fastShowAvailable === undefined ? {} : { showAvailable: fastShowAvailable },
+  });
+  grpcServer.addService(tolerantDeserializers(definition), bookingServiceHandlers(options.core, handlers));
   const health = new HealthImplementation({ "": "NOT_SERVING", [BOOKING_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(grpcServer);
   options.registerExtras?.(grpcServer);

@@ -1,17 +1,18 @@
+import { ERROR_DOMAIN, STATUS_DETAILS_TRAILER } from "../../wire/wire-constants.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema, type Any } from "@bufbuild/protobuf/wkt";
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
-import { isBookingError, type BookingError, type BookingErrorReason } from "../core/booking-errors.js";
+import { isBookingFailure, type BookingFailure, type FailureReason } from "../core/booking-failure.js";
 
 /** The ErrorInfo domain of every error this service raises. */
-export const ERROR_DOMAIN = "booking.v1";
+export { ERROR_DOMAIN };
 
 /** The trailer grpc-js clients read the rich error model from. */
-export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
 
-const codeOfReason: Record<BookingErrorReason, status> = {
+
+const codeOfReason: Record<FailureReason, status> = {
   INVALID_SEATS: status.INVALID_ARGUMENT,
   TOO_MANY_SEATS: status.INVALID_ARGUMENT,
   INVALID_REQUEST_ID: status.INVALID_ARGUMENT,
@@ -38,7 +39,7 @@ export type WireStatus = Partial<ServiceError> & { code: status; details: string
  * store that is unreachable), never the stack, which goes to the log.
  */
 export function toWireStatus(error: unknown): WireStatus {
-  if (isBookingError(error)) return bookingErrorStatus(error);
+  if (isBookingFailure(error)) return bookingErrorStatus(error);
   return richStatus(status.INTERNAL, "internal error; the server logged the cause", []);
 }
 
@@ -50,7 +51,7 @@ export function richStatus(
 ): WireStatus {
   const metadata = new Metadata();
   const statusMessage = create(StatusSchema, { code, message, details: [...details] });
-  metadata.set(STATUS_DETAILS_KEY, Buffer.from(toBinary(StatusSchema, statusMessage)));
+  metadata.set(STATUS_DETAILS_TRAILER, Buffer.from(toBinary(StatusSchema, statusMessage)));
   return { code, details: message, metadata };
 }
 
@@ -70,7 +71,7 @@ export function retryInfo(delayMs: number): Any {
   );
 }
 
-function bookingErrorStatus(error: BookingError): WireStatus {
+function bookingErrorStatus(error: BookingFailure): WireStatus {
   const metadata: Record<string, string> = { show_id: error.showId };
   if (error.seats.length > 0) metadata["seats"] = error.seats.join(",");
   const details = [errorInfo(error.reason, metadata)];
@@ -84,6 +85,6 @@ function bookingErrorStatus(error: BookingError): WireStatus {
       ),
     );
   }
-  if (error.retryAfterMs !== undefined) details.push(retryInfo(error.retryAfterMs));
+  if (error.retryDelayMs !== undefined) details.push(retryInfo(error.retryDelayMs));
   return richStatus(codeOfReason[error.reason], error.message, details);
 }

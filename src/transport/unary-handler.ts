@@ -1,3 +1,4 @@
+import { CORRELATION_ID_HEADER, PRINTABLE_ID_PATTERN } from "../../wire/wire-constants.js";
 import { randomUUID } from "node:crypto";
 import {
   Metadata,
@@ -12,7 +13,7 @@ import { principalOfCertificate } from "./peer-principal.js";
 import type { TokenBuckets } from "./token-buckets.js";
 
 /** The metadata key a call's request id travels under, both ways. */
-export const REQUEST_ID_HEADER = "x-request-id";
+export const REQUEST_ID_HEADER = CORRELATION_ID_HEADER;
 
 /** Who is calling, and until when they wait. */
 export interface RpcContext {
@@ -228,7 +229,7 @@ export class UnaryHandlers {
 /** A client-chosen request id, if it is short and printable. */
 function clientRequestId(metadata: Metadata): string | undefined {
   const value = metadata.get(REQUEST_ID_HEADER)[0];
-  return typeof value === "string" && /^[\x21-\x7e]{1,128}$/.test(value) ? value : undefined;
+  return typeof value === "string" && PRINTABLE_ID_PATTERN.test(value) ? value : undefined;
 }
 
 function deadlineOf(call: ServerUnaryCall<unknown, unknown>): number | undefined {

@@ -7,7 +7,7 @@ import {
   type ChannelCredentials,
   type ServiceError,
 } from "@grpc/grpc-js";
-import { grpcServiceDefinition } from "../../client/grpc-service-definition.js";
+import { grpcServiceDefinition } from "../../wire/grpc-service-definition.js";
 import { BookingService } from "../../gen/booking/v1/booking_pb.js";
 import type { TestCertificate } from "./test-pki.js";
 

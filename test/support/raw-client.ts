@@ -5,7 +5,7 @@ import {
   type Client,
   type ServiceError,
 } from "@grpc/grpc-js";
-import { grpcServiceDefinition } from "../../client/grpc-service-definition.js";
+import { grpcServiceDefinition } from "../../wire/grpc-service-definition.js";
 import { BookingService } from "../../gen/booking/v1/booking_pb.js";
 
 const BookingServiceClient = makeGenericClientConstructor(grpcServiceDefinition(BookingService), "BookingService");

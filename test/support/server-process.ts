@@ -3,7 +3,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 /** The compiled CLI; `npm test` builds it before vitest runs. */
-export const CLI_PATH = fileURLToPath(new URL("../../dist/client/cli.js", import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL("../../dist/bin/booking.js", import.meta.url));
 
 /** A `booking serve` process started by a test. */
 export interface ServerProcess {

@@ -2,7 +2,7 @@ import { ServerCredentials } from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { BookingCore, type BookingCoreOptions } from "../../src/core/booking-core.js";
 import { MemoryStore } from "../../src/stores/memory-store.js";
-import type { SeatStore, ShowDefinition } from "../../src/stores/seat-store.js";
+import type { SeatStore, ShowDefinition } from "../../src/core/seat-store.js";
 import { createBookingServer, type BookingServer, type BookingServerOptions } from "../../src/transport/booking-server.js";
 import { createTestPki, DEV_PRINCIPALS, type TestPki } from "./test-pki.js";
 

@@ -1,7 +1,7 @@
-import type { RefusalReason } from "../stores/seat-store.js";
+import type { RefusalReason } from "./seat-store.js";
 
 /** Every reason the core refuses a request for. Stable: clients match on them. */
-export type BookingErrorReason =
+export type FailureReason =
   | RefusalReason
   | "INVALID_SEATS"
   | "TOO_MANY_SEATS"
@@ -17,9 +17,9 @@ export interface FieldViolation {
   readonly description: string;
 }
 
-/** What a {@link BookingError} carries besides its message. */
-export interface BookingErrorFacts {
-  readonly reason: BookingErrorReason;
+/** What a {@link BookingFailure} carries besides its message. */
+export interface BookingFailureFacts {
+  readonly reason: FailureReason;
   /** The show the request named ("" when the show itself is the problem). */
   readonly showId: string;
   /** The offending seats, ascending; empty when no seat is at fault. */
@@ -27,7 +27,7 @@ export interface BookingErrorFacts {
   /** Field-level problems, for INVALID_SEATS and similar. */
   readonly violations?: readonly FieldViolation[];
   /** For OVERLOADED: how long the client should wait before retrying. */
-  readonly retryAfterMs?: number;
+  readonly retryDelayMs?: number;
 }
 
 /**
@@ -35,27 +35,27 @@ export interface BookingErrorFacts {
  * is written for people and names every offending seat; the facts are for
  * machines.
  */
-export class BookingError extends Error {
-  override readonly name = "BookingError";
-  readonly reason: BookingErrorReason;
+export class BookingFailure extends Error {
+  override readonly name = "BookingFailure";
+  readonly reason: FailureReason;
   readonly showId: string;
   readonly seats: readonly number[];
   readonly violations: readonly FieldViolation[];
-  readonly retryAfterMs: number | undefined;
+  readonly retryDelayMs: number | undefined;
 
-  constructor(message: string, facts: BookingErrorFacts) {
+  constructor(message: string, facts: BookingFailureFacts) {
     super(message);
     this.reason = facts.reason;
     this.showId = facts.showId;
     this.seats = facts.seats ?? [];
     this.violations = facts.violations ?? [];
-    this.retryAfterMs = facts.retryAfterMs;
+    this.retryDelayMs = facts.retryDelayMs;
   }
 }
 
 /** True for errors the core raised on purpose (as opposed to bugs or I/O). */
-export function isBookingError(error: unknown): error is BookingError {
-  return error instanceof BookingError;
+export function isBookingFailure(error: unknown): error is BookingFailure {
+  return error instanceof BookingFailure;
 }
 
 /** "seat 3" or "seats 3, 4, 7". */

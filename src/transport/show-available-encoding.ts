@@ -27,7 +27,6 @@ interface ShowAvailableShape {
  * cannot be dropped silently. A test compares its bytes with toBinary.
  */
 export function fastSerializer(schema: DescMessage): ((value: unknown) => Buffer) | undefined {
-  if (schema.typeName !== "booking.v1.ShowAvailableResponse") return undefined;
   const fields = schema.fields.map((field) => {
     const scalar = field.fieldKind === "scalar" || field.fieldKind === "list" ? field.scalar : undefined;
     const type = scalar === undefined ? "?" : ({ 9: "string", 13: "uint32" } as Record<number, string>)[scalar] ?? "?";

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_ADDRESS } from "./booking-client.js";
-import { isSeatListError, parseSeatList } from "./seat-list.js";
+import { DEFAULT_ADDRESS } from "../client/index.js";
+import { isSeatListError, parseSeatList } from "../client/index.js";
 
 /** A command line that cannot be run: bad flag, bad seat list, nothing to do. */
 export class UsageError extends Error {

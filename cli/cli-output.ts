@@ -8,8 +8,8 @@ import {
   type CancelSeatsResponse,
   type ShowAvailableResponse,
 } from "../gen/booking/v1/booking_pb.js";
-import type { BookingError } from "./booking-error.js";
-import { formatSeatRanges } from "./seat-list.js";
+import type { BookingError } from "../client/index.js";
+import { formatSeatRanges } from "../client/index.js";
 
 /** What one CLI operation answered. */
 export type OperationResult =

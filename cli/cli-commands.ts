@@ -1,5 +1,5 @@
-import { createBookingClient, DEFAULT_DEADLINE_MS, type BookingClient } from "./booking-client.js";
-import { BookingError } from "./booking-error.js";
+import { createBookingClient, DEFAULT_DEADLINE_MS, type BookingClient } from "../client/index.js";
+import { BookingError } from "../client/index.js";
 import { CLI_USAGE, isUsageError, parseCliArguments, type CliCommand } from "./cli-arguments.js";
 import {
   EXIT_OK,
@@ -10,7 +10,7 @@ import {
   formatUsageError,
   type OperationResult,
 } from "./cli-output.js";
-import { ClientCredentialsError, readPem } from "./client-credentials.js";
+import { ClientCredentialsError, readPem } from "../client/index.js";
 
 /** Where the CLI reads its environment and writes its output. */
 export interface CliIo {
@@ -20,11 +20,21 @@ export interface CliIo {
 }
 
 /**
- * Runs one `booking` command line and resolves its exit code; never calls
- * process.exit (the entry point does). `serve` and `certs` are loaded only
- * when asked for, so a client-only run never loads the server.
+ * The server-side commands, supplied by the entry point (bin/booking.ts) so
+ * that the client CLI never imports the server: `serve` and `certs` resolve an
+ * exit code like the client commands do.
  */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export interface ServerCommands {
+  serve(argv: readonly string[]): Promise<number>;
+  certs(argv: readonly string[]): Promise<number>;
+}
+
+/**
+ * Runs one `booking` command line and resolves its exit code; never calls
+ * process.exit (the entry point does). `serve` and `certs` go to
+ * `server`, which the entry point loads only when asked for.
+ */
+export async function runCli(argv: readonly string[], io: CliIo, server?: ServerCommands): Promise<number> {
   let command: CliCommand;
   try {
     command = parseCliArguments(argv, io.env);
@@ -37,14 +47,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     case "help":
       io.stdout.write(CLI_USAGE);
       return EXIT_OK;
-    case "serve": {
-      const { runServeCommand } = await import("../src/main.js");
-      return runServeCommand([...command.argv]);
-    }
-    case "certs": {
-      const { runCertsCommand } = await import("../src/pki/dev-pki.js");
-      return runCertsCommand([...command.argv]);
-    }
+    case "serve":
+    case "certs":
+      if (server === undefined) {
+        io.stderr.write(formatUsageError("USAGE", `"${command.kind}" is not available in this build of the CLI`, false));
+        return EXIT_USAGE_OR_CONNECTION;
+      }
+      return command.kind === "serve" ? server.serve(command.argv) : server.certs(command.argv);
     case "client":
       return runOperations(command, io);
   }
