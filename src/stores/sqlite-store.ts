@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import { openSqliteDatabase } from "./sqlite-binding.js";
 import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
 import { DEFAULT_REQUEST_ID_RETENTION_MS } from "../core/idempotency.js";
 import { migrateSqlite } from "./sqlite-migrations.js";
@@ -86,7 +86,7 @@ export class SqliteStore implements SeatStore {
     this.path = options.path;
     this.#retentionMs = options.requestIdRetentionMs ?? DEFAULT_REQUEST_ID_RETENTION_MS;
     this.#now = options.now ?? Date.now;
-    const db = new Database(options.path);
+    const db = openSqliteDatabase(options.path);
     this.#db = db;
     try {
       db.pragma("journal_mode = WAL");
