@@ -12,8 +12,9 @@ describe("the ShowAvailableResponse encoder", () => {
         fc.nat({ max: 0xffffffff }),
         fc.nat({ max: 0xffffffff }),
         fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 300 }),
-        (showId, totalSeats, bookedCount, availableSeats) => {
-          const message = create(ShowAvailableResponseSchema, { showId, totalSeats, bookedCount, availableSeats });
+        fc.nat({ max: 0xffffffff }),
+        (showId, totalSeats, bookedCount, availableSeats, heldCount) => {
+          const message = create(ShowAvailableResponseSchema, { showId, totalSeats, bookedCount, availableSeats, heldCount });
           expect(encodeShowAvailable(message).equals(Buffer.from(toBinary(ShowAvailableResponseSchema, message)))).toBe(true);
         },
       ),

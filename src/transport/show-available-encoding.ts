@@ -6,6 +6,7 @@ const EXPECTED_FIELDS: readonly string[] = [
   "2:total_seats:scalar:uint32",
   "3:booked_count:scalar:uint32",
   "4:available_seats:list:uint32",
+  "5:held_count:scalar:uint32",
 ];
 
 /** The shape the server hands to the serializer. */
@@ -14,6 +15,7 @@ interface ShowAvailableShape {
   readonly totalSeats?: number;
   readonly bookedCount?: number;
   readonly availableSeats?: readonly number[];
+  readonly heldCount?: number;
 }
 
 /**
@@ -42,13 +44,15 @@ export function encodeShowAvailable(value: ShowAvailableShape): Buffer {
   const totalSeats = value.totalSeats ?? 0;
   const bookedCount = value.bookedCount ?? 0;
   const seats = value.availableSeats ?? [];
+  const heldCount = value.heldCount ?? 0;
   let packed = 0;
   for (const seat of seats) packed += varintSize(seat);
   const size =
     (id.length > 0 ? 1 + varintSize(id.length) + id.length : 0) +
     (totalSeats !== 0 ? 1 + varintSize(totalSeats) : 0) +
     (bookedCount !== 0 ? 1 + varintSize(bookedCount) : 0) +
-    (packed > 0 ? 1 + varintSize(packed) + packed : 0);
+    (packed > 0 ? 1 + varintSize(packed) + packed : 0) +
+    (heldCount !== 0 ? 1 + varintSize(heldCount) : 0);
   const out = Buffer.allocUnsafe(size);
   let offset = 0;
   const varint = (input: number): void => {
@@ -78,6 +82,10 @@ export function encodeShowAvailable(value: ShowAvailableShape): Buffer {
     out[offset++] = 0x22;
     varint(packed);
     for (const seat of seats) varint(seat);
+  }
+  if (heldCount !== 0) {
+    out[offset++] = 0x28;
+    varint(heldCount);
   }
   return out;
 }

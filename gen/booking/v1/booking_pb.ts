@@ -1,25 +1,56 @@
 // seat-booking API, version 1.
 //
 // Every call is authenticated by mutual TLS: the principal is the client
-// certificate's first URI SAN (for example spiffe://booking.dev/alice), or its
-// Common Name when it has no URI SAN. The principal owns the seats it books.
+// certificate's first URI SAN (for example spiffe://seat-booking.dev/alice
+// with the development PKI of `booking certs`), or its Common Name when it has
+// no URI SAN. The principal owns the seats it books and the holds it makes.
+// Admin principals (--admins; spiffe://seat-booking.dev/admin with the
+// development PKI) may also create, close and resize shows, and cancel,
+// read or release anyone's seats and holds.
 //
 // Errors follow the gRPC rich error model: the status message names every
 // offending seat, and `grpc-status-details-bin` carries a google.rpc.Status
 // whose details hold a google.rpc.ErrorInfo (domain "booking.v1", a stable
-// reason, and metadata "show_id" and "seats", a comma-separated list) or a
-// google.rpc.BadRequest listing the bad fields.
+// reason, and metadata "show_id", "seats" (a comma-separated list) and, for
+// holds, "hold_id"), a google.rpc.BadRequest listing the bad fields, and a
+// google.rpc.RetryInfo when waiting helps.
 //
 //   INVALID_ARGUMENT     empty seat list; seat 0 or beyond the show; a seat
 //                        repeated in one request; more seats than the
-//                        per-request maximum (reasons INVALID_SEATS,
-//                        TOO_MANY_SEATS); a request_id reused for a different
-//                        request (REQUEST_ID_REUSED)
-//   NOT_FOUND            unknown show (SHOW_NOT_FOUND)
-//   ALREADY_EXISTS       a requested seat is already booked
-//                        (SEAT_ALREADY_BOOKED)
-//   FAILED_PRECONDITION  cancelling a seat that is not booked (SEAT_NOT_BOOKED)
-//   PERMISSION_DENIED    cancelling another principal's seat (SEAT_NOT_OWNED)
+//                        per-request maximum (INVALID_SEATS, TOO_MANY_SEATS);
+//                        a request_id over 128 characters
+//                        (INVALID_REQUEST_ID) or reused for a different
+//                        request (REQUEST_ID_REUSED); a bad show id, seat
+//                        count, TTL or page token (INVALID_ARGUMENT); bytes
+//                        that are not the request message (MALFORMED_REQUEST)
+//   NOT_FOUND            unknown show (SHOW_NOT_FOUND); unknown hold, or a
+//                        hold of another principal (HOLD_NOT_FOUND)
+//   ALREADY_EXISTS       a requested seat is booked (SEAT_ALREADY_BOOKED) or
+//                        held by a live hold (SEAT_HELD, with RetryInfo until
+//                        the hold expires); CreateShow of an existing id
+//                        (SHOW_EXISTS)
+//   FAILED_PRECONDITION  cancelling a seat that is not booked
+//                        (SEAT_NOT_BOOKED); booking or holding in a closed show,
+//                        or confirming a hold there (SHOW_CLOSED); confirming
+//                        or extending a hold that expired (HOLD_EXPIRED), was
+//                        confirmed (HOLD_CONFIRMED) or was released
+//                        (HOLD_RELEASED); shrinking a show below a booked or
+//                        held seat (SHOW_SHRINK_BLOCKED)
+//   PERMISSION_DENIED    cancelling another principal's seat (SEAT_NOT_OWNED);
+//                        an admin-only call by a non-admin (ADMIN_ONLY); a
+//                        principal outside --allow (PRINCIPAL_NOT_ALLOWED)
+//   UNAUTHENTICATED      a client certificate that names no principal
+//                        (NO_PRINCIPAL)
+//   RESOURCE_EXHAUSTED   the server is at its in-flight, queue or event-loop
+//                        limit (OVERLOADED), a per-principal rate limit was
+//                        hit (RATE_LIMITED), or the caller has the maximum
+//                        number of live holds (TOO_MANY_HOLDS); RetryInfo says
+//                        when to retry where waiting helps
+//   UNAVAILABLE          the database is unreachable (STORE_UNAVAILABLE, with
+//                        RetryInfo): a write may or may not have been applied,
+//                        so retry it with the same request_id
+//   DEADLINE_EXCEEDED    the call's deadline passed before the change reached
+//                        the store: nothing was changed
 //
 // A request that fails changes nothing: every call is all-or-nothing.
 
@@ -27,15 +58,17 @@
 // @generated from file booking/v1/booking.proto (package booking.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file booking/v1/booking.proto.
  */
 export const file_booking_v1_booking: GenFile = /*@__PURE__*/
-  fileDesc("Chhib29raW5nL3YxL2Jvb2tpbmcucHJvdG8SCmJvb2tpbmcudjEiRgoQQm9va1NlYXRzUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEg0KBXNlYXRzGAIgAygNEhIKCnJlcXVlc3RfaWQYAyABKAkiVAoRQm9va1NlYXRzUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRINCgVvd25lchgDIAEoCRIQCghyZXBsYXllZBgEIAEoCCJIChJDYW5jZWxTZWF0c1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRISCgpyZXF1ZXN0X2lkGAMgASgJIkcKE0NhbmNlbFNlYXRzUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRIQCghyZXBsYXllZBgDIAEoCCInChRTaG93QXZhaWxhYmxlUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJImwKFVNob3dBdmFpbGFibGVSZXNwb25zZRIPCgdzaG93X2lkGAEgASgJEhMKC3RvdGFsX3NlYXRzGAIgASgNEhQKDGJvb2tlZF9jb3VudBgDIAEoDRIXCg9hdmFpbGFibGVfc2VhdHMYBCADKA0ygAIKDkJvb2tpbmdTZXJ2aWNlEkgKCUJvb2tTZWF0cxIcLmJvb2tpbmcudjEuQm9va1NlYXRzUmVxdWVzdBodLmJvb2tpbmcudjEuQm9va1NlYXRzUmVzcG9uc2USTgoLQ2FuY2VsU2VhdHMSHi5ib29raW5nLnYxLkNhbmNlbFNlYXRzUmVxdWVzdBofLmJvb2tpbmcudjEuQ2FuY2VsU2VhdHNSZXNwb25zZRJUCg1TaG93QXZhaWxhYmxlEiAuYm9va2luZy52MS5TaG93QXZhaWxhYmxlUmVxdWVzdBohLmJvb2tpbmcudjEuU2hvd0F2YWlsYWJsZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Chhib29raW5nL3YxL2Jvb2tpbmcucHJvdG8SCmJvb2tpbmcudjEiRgoQQm9va1NlYXRzUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEg0KBXNlYXRzGAIgAygNEhIKCnJlcXVlc3RfaWQYAyABKAkiVAoRQm9va1NlYXRzUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRINCgVvd25lchgDIAEoCRIQCghyZXBsYXllZBgEIAEoCCJIChJDYW5jZWxTZWF0c1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRISCgpyZXF1ZXN0X2lkGAMgASgJIkcKE0NhbmNlbFNlYXRzUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRIQCghyZXBsYXllZBgDIAEoCCInChRTaG93QXZhaWxhYmxlUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJIoABChVTaG93QXZhaWxhYmxlUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRITCgt0b3RhbF9zZWF0cxgCIAEoDRIUCgxib29rZWRfY291bnQYAyABKA0SFwoPYXZhaWxhYmxlX3NlYXRzGAQgAygNEhIKCmhlbGRfY291bnQYBSABKA0iwwEKBFNob3cSDwoHc2hvd19pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEwoLdG90YWxfc2VhdHMYAyABKA0SFAoMYm9va2VkX2NvdW50GAQgASgNEhIKCmhlbGRfY291bnQYBSABKA0SJAoFc3RhdGUYBiABKA4yFS5ib29raW5nLnYxLlNob3dTdGF0ZRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwoRQ3JlYXRlU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRITCgt0b3RhbF9zZWF0cxgCIAEoDRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJGChJDcmVhdGVTaG93UmVzcG9uc2USHgoEc2hvdxgBIAEoCzIQLmJvb2tpbmcudjEuU2hvdxIQCghyZXBsYXllZBgCIAEoCCIhCg5HZXRTaG93UmVxdWVzdBIPCgdzaG93X2lkGAEgASgJIjEKD0dldFNob3dSZXNwb25zZRIeCgRzaG93GAEgASgLMhAuYm9va2luZy52MS5TaG93IjkKEExpc3RTaG93c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFNob3dzUmVzcG9uc2USHwoFc2hvd3MYASADKAsyEC5ib29raW5nLnYxLlNob3cSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjcKEENsb3NlU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIjMKEUNsb3NlU2hvd1Jlc3BvbnNlEh4KBHNob3cYASABKAsyEC5ib29raW5nLnYxLlNob3ciTQoRUmVzaXplU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRITCgt0b3RhbF9zZWF0cxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJIjQKElJlc2l6ZVNob3dSZXNwb25zZRIeCgRzaG93GAEgASgLMhAuYm9va2luZy52MS5TaG93Is4BCgRIb2xkEg8KB2hvbGRfaWQYASABKAkSDwoHc2hvd19pZBgCIAEoCRINCgVzZWF0cxgDIAMoDRINCgVvd25lchgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBXN0YXRlGAcgASgOMhUuYm9va2luZy52MS5Ib2xkU3RhdGUibgoQSG9sZFNlYXRzUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEg0KBXNlYXRzGAIgAygNEiYKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpyZXF1ZXN0X2lkGAQgASgJIkUKEUhvbGRTZWF0c1Jlc3BvbnNlEh4KBGhvbGQYASABKAsyEC5ib29raW5nLnYxLkhvbGQSEAoIcmVwbGF5ZWQYAiABKAgiYAoRRXh0ZW5kSG9sZFJlcXVlc3QSDwoHaG9sZF9pZBgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcmVxdWVzdF9pZBgDIAEoCSI0ChJFeHRlbmRIb2xkUmVzcG9uc2USHgoEaG9sZBgBIAEoCzIQLmJvb2tpbmcudjEuSG9sZCI5ChJDb25maXJtSG9sZFJlcXVlc3QSDwoHaG9sZF9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJImcKE0NvbmZpcm1Ib2xkUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRINCgVvd25lchgDIAEoCRIQCghyZXBsYXllZBgEIAEoCBIPCgdob2xkX2lkGAUgASgJIjkKElJlbGVhc2VIb2xkUmVxdWVzdBIPCgdob2xkX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiNQoTUmVsZWFzZUhvbGRSZXNwb25zZRIeCgRob2xkGAEgASgLMhAuYm9va2luZy52MS5Ib2xkIiEKDkdldEhvbGRSZXF1ZXN0Eg8KB2hvbGRfaWQYASABKAkiMQoPR2V0SG9sZFJlc3BvbnNlEh4KBGhvbGQYASABKAsyEC5ib29raW5nLnYxLkhvbGQqUwoJU2hvd1N0YXRlEhoKFlNIT1dfU1RBVEVfVU5TUEVDSUZJRUQQABITCg9TSE9XX1NUQVRFX09QRU4QARIVChFTSE9XX1NUQVRFX0NMT1NFRBACKokBCglIb2xkU3RhdGUSGgoWSE9MRF9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUhPTERfU1RBVEVfQUNUSVZFEAESGAoUSE9MRF9TVEFURV9DT05GSVJNRUQQAhIXChNIT0xEX1NUQVRFX1JFTEVBU0VEEAMSFgoSSE9MRF9TVEFURV9FWFBJUkVEEAQy7QcKDkJvb2tpbmdTZXJ2aWNlEkgKCUJvb2tTZWF0cxIcLmJvb2tpbmcudjEuQm9va1NlYXRzUmVxdWVzdBodLmJvb2tpbmcudjEuQm9va1NlYXRzUmVzcG9uc2USTgoLQ2FuY2VsU2VhdHMSHi5ib29raW5nLnYxLkNhbmNlbFNlYXRzUmVxdWVzdBofLmJvb2tpbmcudjEuQ2FuY2VsU2VhdHNSZXNwb25zZRJUCg1TaG93QXZhaWxhYmxlEiAuYm9va2luZy52MS5TaG93QXZhaWxhYmxlUmVxdWVzdBohLmJvb2tpbmcudjEuU2hvd0F2YWlsYWJsZVJlc3BvbnNlEksKCkNyZWF0ZVNob3cSHS5ib29raW5nLnYxLkNyZWF0ZVNob3dSZXF1ZXN0Gh4uYm9va2luZy52MS5DcmVhdGVTaG93UmVzcG9uc2USQgoHR2V0U2hvdxIaLmJvb2tpbmcudjEuR2V0U2hvd1JlcXVlc3QaGy5ib29raW5nLnYxLkdldFNob3dSZXNwb25zZRJICglMaXN0U2hvd3MSHC5ib29raW5nLnYxLkxpc3RTaG93c1JlcXVlc3QaHS5ib29raW5nLnYxLkxpc3RTaG93c1Jlc3BvbnNlEkgKCUNsb3NlU2hvdxIcLmJvb2tpbmcudjEuQ2xvc2VTaG93UmVxdWVzdBodLmJvb2tpbmcudjEuQ2xvc2VTaG93UmVzcG9uc2USSwoKUmVzaXplU2hvdxIdLmJvb2tpbmcudjEuUmVzaXplU2hvd1JlcXVlc3QaHi5ib29raW5nLnYxLlJlc2l6ZVNob3dSZXNwb25zZRJICglIb2xkU2VhdHMSHC5ib29raW5nLnYxLkhvbGRTZWF0c1JlcXVlc3QaHS5ib29raW5nLnYxLkhvbGRTZWF0c1Jlc3BvbnNlEksKCkV4dGVuZEhvbGQSHS5ib29raW5nLnYxLkV4dGVuZEhvbGRSZXF1ZXN0Gh4uYm9va2luZy52MS5FeHRlbmRIb2xkUmVzcG9uc2USTgoLQ29uZmlybUhvbGQSHi5ib29raW5nLnYxLkNvbmZpcm1Ib2xkUmVxdWVzdBofLmJvb2tpbmcudjEuQ29uZmlybUhvbGRSZXNwb25zZRJOCgtSZWxlYXNlSG9sZBIeLmJvb2tpbmcudjEuUmVsZWFzZUhvbGRSZXF1ZXN0Gh8uYm9va2luZy52MS5SZWxlYXNlSG9sZFJlc3BvbnNlEkIKB0dldEhvbGQSGi5ib29raW5nLnYxLkdldEhvbGRSZXF1ZXN0GhsuYm9va2luZy52MS5HZXRIb2xkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * BookSeatsRequest asks for a set of seats in one show.
@@ -242,11 +275,18 @@ export type ShowAvailableResponse = Message<"booking.v1.ShowAvailableResponse"> 
   bookedCount: number;
 
   /**
-   * The free seat numbers, ascending.
+   * The free seat numbers (neither booked nor held by a live hold), ascending.
    *
    * @generated from field: repeated uint32 available_seats = 4;
    */
   availableSeats: number[];
+
+  /**
+   * How many seats are held by live holds.
+   *
+   * @generated from field: uint32 held_count = 5;
+   */
+  heldCount: number;
 };
 
 /**
@@ -255,6 +295,791 @@ export type ShowAvailableResponse = Message<"booking.v1.ShowAvailableResponse"> 
  */
 export const ShowAvailableResponseSchema: GenMessage<ShowAvailableResponse> = /*@__PURE__*/
   messageDesc(file_booking_v1_booking, 5);
+
+/**
+ * Show is one show as a resource.
+ *
+ * @generated from message booking.v1.Show
+ */
+export type Show = Message<"booking.v1.Show"> & {
+  /**
+   * The show's id: a slug of lowercase letters, digits and dashes (shows made
+   * with --shows at start may also use capitals, dots and underscores).
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * A name for people, e.g. "Hamlet, Friday 20:00"; may be empty.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * How many seats the show has, numbered 1 to total_seats.
+   *
+   * @generated from field: uint32 total_seats = 3;
+   */
+  totalSeats: number;
+
+  /**
+   * How many seats are booked.
+   *
+   * @generated from field: uint32 booked_count = 4;
+   */
+  bookedCount: number;
+
+  /**
+   * How many seats are held by live holds.
+   *
+   * @generated from field: uint32 held_count = 5;
+   */
+  heldCount: number;
+
+  /**
+   * Whether the show sells seats.
+   *
+   * @generated from field: booking.v1.ShowState state = 6;
+   */
+  state: ShowState;
+
+  /**
+   * When the show was created (for shows from before shows had creation
+   * times, when the server first upgraded its database).
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 7;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message booking.v1.Show.
+ * Use `create(ShowSchema)` to create a new message.
+ */
+export const ShowSchema: GenMessage<Show> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 6);
+
+/**
+ * CreateShowRequest defines a new show.
+ *
+ * @generated from message booking.v1.CreateShowRequest
+ */
+export type CreateShowRequest = Message<"booking.v1.CreateShowRequest"> & {
+  /**
+   * The new show's id: [a-z0-9][a-z0-9-]{0,62}.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * Seats, 1 to the server's maximum (--max-seats-per-show, 1,000,000 by
+   * default).
+   *
+   * @generated from field: uint32 total_seats = 2;
+   */
+  totalSeats: number;
+
+  /**
+   * A name for people, at most 200 characters; may be empty.
+   *
+   * @generated from field: string display_name = 3;
+   */
+  displayName: string;
+
+  /**
+   * The client's idempotency key, as in BookSeatsRequest.request_id.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message booking.v1.CreateShowRequest.
+ * Use `create(CreateShowRequestSchema)` to create a new message.
+ */
+export const CreateShowRequestSchema: GenMessage<CreateShowRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 7);
+
+/**
+ * CreateShowResponse is the created show.
+ *
+ * @generated from message booking.v1.CreateShowResponse
+ */
+export type CreateShowResponse = Message<"booking.v1.CreateShowResponse"> & {
+  /**
+   * The show as created.
+   *
+   * @generated from field: booking.v1.Show show = 1;
+   */
+  show?: Show | undefined;
+
+  /**
+   * True when this answer repeats an earlier call with the same request_id.
+   *
+   * @generated from field: bool replayed = 2;
+   */
+  replayed: boolean;
+};
+
+/**
+ * Describes the message booking.v1.CreateShowResponse.
+ * Use `create(CreateShowResponseSchema)` to create a new message.
+ */
+export const CreateShowResponseSchema: GenMessage<CreateShowResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 8);
+
+/**
+ * GetShowRequest names a show.
+ *
+ * @generated from message booking.v1.GetShowRequest
+ */
+export type GetShowRequest = Message<"booking.v1.GetShowRequest"> & {
+  /**
+   * The show to read; empty means the server's default show.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+};
+
+/**
+ * Describes the message booking.v1.GetShowRequest.
+ * Use `create(GetShowRequestSchema)` to create a new message.
+ */
+export const GetShowRequestSchema: GenMessage<GetShowRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 9);
+
+/**
+ * GetShowResponse is one show.
+ *
+ * @generated from message booking.v1.GetShowResponse
+ */
+export type GetShowResponse = Message<"booking.v1.GetShowResponse"> & {
+  /**
+   * The show, with its counts at the time of the call.
+   *
+   * @generated from field: booking.v1.Show show = 1;
+   */
+  show?: Show | undefined;
+};
+
+/**
+ * Describes the message booking.v1.GetShowResponse.
+ * Use `create(GetShowResponseSchema)` to create a new message.
+ */
+export const GetShowResponseSchema: GenMessage<GetShowResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 10);
+
+/**
+ * ListShowsRequest asks for a page of shows.
+ *
+ * @generated from message booking.v1.ListShowsRequest
+ */
+export type ListShowsRequest = Message<"booking.v1.ListShowsRequest"> & {
+  /**
+   * The most shows to return: 1 to 1000; 0 means 100.
+   *
+   * @generated from field: uint32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message booking.v1.ListShowsRequest.
+ * Use `create(ListShowsRequestSchema)` to create a new message.
+ */
+export const ListShowsRequestSchema: GenMessage<ListShowsRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 11);
+
+/**
+ * ListShowsResponse is a page of shows in id order.
+ *
+ * @generated from message booking.v1.ListShowsResponse
+ */
+export type ListShowsResponse = Message<"booking.v1.ListShowsResponse"> & {
+  /**
+   * The shows of this page, by id.
+   *
+   * @generated from field: repeated booking.v1.Show shows = 1;
+   */
+  shows: Show[];
+
+  /**
+   * The token of the next page; empty when this is the last one.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message booking.v1.ListShowsResponse.
+ * Use `create(ListShowsResponseSchema)` to create a new message.
+ */
+export const ListShowsResponseSchema: GenMessage<ListShowsResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 12);
+
+/**
+ * CloseShowRequest names a show to close.
+ *
+ * @generated from message booking.v1.CloseShowRequest
+ */
+export type CloseShowRequest = Message<"booking.v1.CloseShowRequest"> & {
+  /**
+   * The show to close.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * The client's idempotency key, as in BookSeatsRequest.request_id.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message booking.v1.CloseShowRequest.
+ * Use `create(CloseShowRequestSchema)` to create a new message.
+ */
+export const CloseShowRequestSchema: GenMessage<CloseShowRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 13);
+
+/**
+ * CloseShowResponse is the closed show.
+ *
+ * @generated from message booking.v1.CloseShowResponse
+ */
+export type CloseShowResponse = Message<"booking.v1.CloseShowResponse"> & {
+  /**
+   * The show, now closed.
+   *
+   * @generated from field: booking.v1.Show show = 1;
+   */
+  show?: Show | undefined;
+};
+
+/**
+ * Describes the message booking.v1.CloseShowResponse.
+ * Use `create(CloseShowResponseSchema)` to create a new message.
+ */
+export const CloseShowResponseSchema: GenMessage<CloseShowResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 14);
+
+/**
+ * ResizeShowRequest changes a show's number of seats.
+ *
+ * @generated from message booking.v1.ResizeShowRequest
+ */
+export type ResizeShowRequest = Message<"booking.v1.ResizeShowRequest"> & {
+  /**
+   * The show to resize.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * The new number of seats, 1 to the server's maximum.
+   *
+   * @generated from field: uint32 total_seats = 2;
+   */
+  totalSeats: number;
+
+  /**
+   * The client's idempotency key, as in BookSeatsRequest.request_id.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message booking.v1.ResizeShowRequest.
+ * Use `create(ResizeShowRequestSchema)` to create a new message.
+ */
+export const ResizeShowRequestSchema: GenMessage<ResizeShowRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 15);
+
+/**
+ * ResizeShowResponse is the resized show.
+ *
+ * @generated from message booking.v1.ResizeShowResponse
+ */
+export type ResizeShowResponse = Message<"booking.v1.ResizeShowResponse"> & {
+  /**
+   * The show with its new total.
+   *
+   * @generated from field: booking.v1.Show show = 1;
+   */
+  show?: Show | undefined;
+};
+
+/**
+ * Describes the message booking.v1.ResizeShowResponse.
+ * Use `create(ResizeShowResponseSchema)` to create a new message.
+ */
+export const ResizeShowResponseSchema: GenMessage<ResizeShowResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 16);
+
+/**
+ * Hold is a time-limited claim on seats of one show.
+ *
+ * @generated from message booking.v1.Hold
+ */
+export type Hold = Message<"booking.v1.Hold"> & {
+  /**
+   * The hold's id: 128 random bits, URL-safe base64. Unguessable; to anyone
+   * but its owner (and admins) a hold id answers NOT_FOUND.
+   *
+   * @generated from field: string hold_id = 1;
+   */
+  holdId: string;
+
+  /**
+   * The show the seats belong to.
+   *
+   * @generated from field: string show_id = 2;
+   */
+  showId: string;
+
+  /**
+   * The held seats, ascending.
+   *
+   * @generated from field: repeated uint32 seats = 3;
+   */
+  seats: number[];
+
+  /**
+   * The principal who holds them.
+   *
+   * @generated from field: string owner = 4;
+   */
+  owner: string;
+
+  /**
+   * When the hold was made.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 5;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When the hold lapses unless confirmed, by the clock that decides expiry
+   * (the database's with PostgreSQL, the server's otherwise).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 6;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Where the hold is in its life.
+   *
+   * @generated from field: booking.v1.HoldState state = 7;
+   */
+  state: HoldState;
+};
+
+/**
+ * Describes the message booking.v1.Hold.
+ * Use `create(HoldSchema)` to create a new message.
+ */
+export const HoldSchema: GenMessage<Hold> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 17);
+
+/**
+ * HoldSeatsRequest asks to hold seats.
+ *
+ * @generated from message booking.v1.HoldSeatsRequest
+ */
+export type HoldSeatsRequest = Message<"booking.v1.HoldSeatsRequest"> & {
+  /**
+   * The show to hold in; empty means the server's default show.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * Seat numbers, with the same rules as BookSeatsRequest.seats.
+   *
+   * @generated from field: repeated uint32 seats = 2;
+   */
+  seats: number[];
+
+  /**
+   * How long to hold them: unset means 10 minutes; at most --max-hold-ttl
+   * (15 minutes by default); at least one second.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * The client's idempotency key, as in BookSeatsRequest.request_id: a retry
+   * returns the same hold instead of making a second one.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message booking.v1.HoldSeatsRequest.
+ * Use `create(HoldSeatsRequestSchema)` to create a new message.
+ */
+export const HoldSeatsRequestSchema: GenMessage<HoldSeatsRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 18);
+
+/**
+ * HoldSeatsResponse is the new hold.
+ *
+ * @generated from message booking.v1.HoldSeatsResponse
+ */
+export type HoldSeatsResponse = Message<"booking.v1.HoldSeatsResponse"> & {
+  /**
+   * The hold, active until its expire_time.
+   *
+   * @generated from field: booking.v1.Hold hold = 1;
+   */
+  hold?: Hold | undefined;
+
+  /**
+   * True when this answer repeats an earlier call with the same request_id.
+   *
+   * @generated from field: bool replayed = 2;
+   */
+  replayed: boolean;
+};
+
+/**
+ * Describes the message booking.v1.HoldSeatsResponse.
+ * Use `create(HoldSeatsResponseSchema)` to create a new message.
+ */
+export const HoldSeatsResponseSchema: GenMessage<HoldSeatsResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 19);
+
+/**
+ * ExtendHoldRequest asks for more time on a hold.
+ *
+ * @generated from message booking.v1.ExtendHoldRequest
+ */
+export type ExtendHoldRequest = Message<"booking.v1.ExtendHoldRequest"> & {
+  /**
+   * The hold to extend.
+   *
+   * @generated from field: string hold_id = 1;
+   */
+  holdId: string;
+
+  /**
+   * The new time left, from now: unset means 10 minutes; at most
+   * --max-hold-ttl. The expiry never passes create_time + --max-hold-lifetime.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 2;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * The client's idempotency key, as in BookSeatsRequest.request_id.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message booking.v1.ExtendHoldRequest.
+ * Use `create(ExtendHoldRequestSchema)` to create a new message.
+ */
+export const ExtendHoldRequestSchema: GenMessage<ExtendHoldRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 20);
+
+/**
+ * ExtendHoldResponse is the extended hold.
+ *
+ * @generated from message booking.v1.ExtendHoldResponse
+ */
+export type ExtendHoldResponse = Message<"booking.v1.ExtendHoldResponse"> & {
+  /**
+   * The hold with its new expire_time.
+   *
+   * @generated from field: booking.v1.Hold hold = 1;
+   */
+  hold?: Hold | undefined;
+};
+
+/**
+ * Describes the message booking.v1.ExtendHoldResponse.
+ * Use `create(ExtendHoldResponseSchema)` to create a new message.
+ */
+export const ExtendHoldResponseSchema: GenMessage<ExtendHoldResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 21);
+
+/**
+ * ConfirmHoldRequest books a hold's seats.
+ *
+ * @generated from message booking.v1.ConfirmHoldRequest
+ */
+export type ConfirmHoldRequest = Message<"booking.v1.ConfirmHoldRequest"> & {
+  /**
+   * The hold to confirm.
+   *
+   * @generated from field: string hold_id = 1;
+   */
+  holdId: string;
+
+  /**
+   * The client's idempotency key, as in BookSeatsRequest.request_id.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message booking.v1.ConfirmHoldRequest.
+ * Use `create(ConfirmHoldRequestSchema)` to create a new message.
+ */
+export const ConfirmHoldRequestSchema: GenMessage<ConfirmHoldRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 22);
+
+/**
+ * ConfirmHoldResponse confirms the booking, like BookSeatsResponse. It is
+ * sent only after the booking is committed.
+ *
+ * @generated from message booking.v1.ConfirmHoldResponse
+ */
+export type ConfirmHoldResponse = Message<"booking.v1.ConfirmHoldResponse"> & {
+  /**
+   * The show the seats were booked in.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * The seats now booked by the hold's owner, ascending.
+   *
+   * @generated from field: repeated uint32 seats = 2;
+   */
+  seats: number[];
+
+  /**
+   * The principal who owns the seats (the hold's owner).
+   *
+   * @generated from field: string owner = 3;
+   */
+  owner: string;
+
+  /**
+   * True when this answer repeats an earlier call with the same request_id.
+   *
+   * @generated from field: bool replayed = 4;
+   */
+  replayed: boolean;
+
+  /**
+   * The hold that was confirmed.
+   *
+   * @generated from field: string hold_id = 5;
+   */
+  holdId: string;
+};
+
+/**
+ * Describes the message booking.v1.ConfirmHoldResponse.
+ * Use `create(ConfirmHoldResponseSchema)` to create a new message.
+ */
+export const ConfirmHoldResponseSchema: GenMessage<ConfirmHoldResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 23);
+
+/**
+ * ReleaseHoldRequest frees a hold's seats.
+ *
+ * @generated from message booking.v1.ReleaseHoldRequest
+ */
+export type ReleaseHoldRequest = Message<"booking.v1.ReleaseHoldRequest"> & {
+  /**
+   * The hold to release.
+   *
+   * @generated from field: string hold_id = 1;
+   */
+  holdId: string;
+
+  /**
+   * The client's idempotency key, as in BookSeatsRequest.request_id.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message booking.v1.ReleaseHoldRequest.
+ * Use `create(ReleaseHoldRequestSchema)` to create a new message.
+ */
+export const ReleaseHoldRequestSchema: GenMessage<ReleaseHoldRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 24);
+
+/**
+ * ReleaseHoldResponse is the released hold.
+ *
+ * @generated from message booking.v1.ReleaseHoldResponse
+ */
+export type ReleaseHoldResponse = Message<"booking.v1.ReleaseHoldResponse"> & {
+  /**
+   * The hold, now released.
+   *
+   * @generated from field: booking.v1.Hold hold = 1;
+   */
+  hold?: Hold | undefined;
+};
+
+/**
+ * Describes the message booking.v1.ReleaseHoldResponse.
+ * Use `create(ReleaseHoldResponseSchema)` to create a new message.
+ */
+export const ReleaseHoldResponseSchema: GenMessage<ReleaseHoldResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 25);
+
+/**
+ * GetHoldRequest names a hold.
+ *
+ * @generated from message booking.v1.GetHoldRequest
+ */
+export type GetHoldRequest = Message<"booking.v1.GetHoldRequest"> & {
+  /**
+   * The hold to read.
+   *
+   * @generated from field: string hold_id = 1;
+   */
+  holdId: string;
+};
+
+/**
+ * Describes the message booking.v1.GetHoldRequest.
+ * Use `create(GetHoldRequestSchema)` to create a new message.
+ */
+export const GetHoldRequestSchema: GenMessage<GetHoldRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 26);
+
+/**
+ * GetHoldResponse is one hold.
+ *
+ * @generated from message booking.v1.GetHoldResponse
+ */
+export type GetHoldResponse = Message<"booking.v1.GetHoldResponse"> & {
+  /**
+   * The hold as it is now (an active hold past its expire_time reads as
+   * expired).
+   *
+   * @generated from field: booking.v1.Hold hold = 1;
+   */
+  hold?: Hold | undefined;
+};
+
+/**
+ * Describes the message booking.v1.GetHoldResponse.
+ * Use `create(GetHoldResponseSchema)` to create a new message.
+ */
+export const GetHoldResponseSchema: GenMessage<GetHoldResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 27);
+
+/**
+ * ShowState says whether a show still sells seats.
+ *
+ * @generated from enum booking.v1.ShowState
+ */
+export enum ShowState {
+  /**
+   * Not set; never sent by the server.
+   *
+   * @generated from enum value: SHOW_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Seats can be booked and held.
+   *
+   * @generated from enum value: SHOW_STATE_OPEN = 1;
+   */
+  OPEN = 1,
+
+  /**
+   * No new bookings or holds, and holds cannot be confirmed; cancels work.
+   *
+   * @generated from enum value: SHOW_STATE_CLOSED = 2;
+   */
+  CLOSED = 2,
+}
+
+/**
+ * Describes the enum booking.v1.ShowState.
+ */
+export const ShowStateSchema: GenEnum<ShowState> = /*@__PURE__*/
+  enumDesc(file_booking_v1_booking, 0);
+
+/**
+ * HoldState is where a hold is in its life.
+ *
+ * @generated from enum booking.v1.HoldState
+ */
+export enum HoldState {
+  /**
+   * Not set; never sent by the server.
+   *
+   * @generated from enum value: HOLD_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The seats are held until expire_time.
+   *
+   * @generated from enum value: HOLD_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * The seats were booked for the owner by ConfirmHold.
+   *
+   * @generated from enum value: HOLD_STATE_CONFIRMED = 2;
+   */
+  CONFIRMED = 2,
+
+  /**
+   * The seats were freed by ReleaseHold.
+   *
+   * @generated from enum value: HOLD_STATE_RELEASED = 3;
+   */
+  RELEASED = 3,
+
+  /**
+   * expire_time passed before the hold was confirmed; the seats are free.
+   *
+   * @generated from enum value: HOLD_STATE_EXPIRED = 4;
+   */
+  EXPIRED = 4,
+}
+
+/**
+ * Describes the enum booking.v1.HoldState.
+ */
+export const HoldStateSchema: GenEnum<HoldState> = /*@__PURE__*/
+  enumDesc(file_booking_v1_booking, 1);
 
 /**
  * BookingService books, cancels and lists the seats of the shows a server
@@ -288,7 +1113,8 @@ export const BookingService: GenService<{
     output: typeof CancelSeatsResponseSchema;
   },
   /**
-   * ShowAvailable lists the free seats of a show.
+   * ShowAvailable lists the free seats of a show: neither booked nor held by
+   * a live hold.
    *
    * @generated from rpc booking.v1.BookingService.ShowAvailable
    */
@@ -296,6 +1122,132 @@ export const BookingService: GenService<{
     methodKind: "unary";
     input: typeof ShowAvailableRequestSchema;
     output: typeof ShowAvailableResponseSchema;
+  },
+  /**
+   * CreateShow opens a new show (admins only). Fails with ALREADY_EXISTS
+   * (SHOW_EXISTS) when the id exists, unless the call repeats an earlier
+   * CreateShow with the same definition and request_id (then replayed).
+   *
+   * @generated from rpc booking.v1.BookingService.CreateShow
+   */
+  createShow: {
+    methodKind: "unary";
+    input: typeof CreateShowRequestSchema;
+    output: typeof CreateShowResponseSchema;
+  },
+  /**
+   * GetShow reads one show with its counts (any principal).
+   *
+   * @generated from rpc booking.v1.BookingService.GetShow
+   */
+  getShow: {
+    methodKind: "unary";
+    input: typeof GetShowRequestSchema;
+    output: typeof GetShowResponseSchema;
+  },
+  /**
+   * ListShows lists the shows in id order, a page at a time (any principal).
+   *
+   * @generated from rpc booking.v1.BookingService.ListShows
+   */
+  listShows: {
+    methodKind: "unary";
+    input: typeof ListShowsRequestSchema;
+    output: typeof ListShowsResponseSchema;
+  },
+  /**
+   * CloseShow stops sales of a show (admins only): bookings, holds and hold
+   * confirmations then fail with FAILED_PRECONDITION (SHOW_CLOSED); cancels
+   * still work and listings still answer. Closing a closed show is a no-op.
+   *
+   * @generated from rpc booking.v1.BookingService.CloseShow
+   */
+  closeShow: {
+    methodKind: "unary";
+    input: typeof CloseShowRequestSchema;
+    output: typeof CloseShowResponseSchema;
+  },
+  /**
+   * ResizeShow changes a show's number of seats (admins only). Growing always
+   * works; shrinking fails with FAILED_PRECONDITION (SHOW_SHRINK_BLOCKED),
+   * naming every booked or held seat above the new total. A resize never
+   * drops a sold seat.
+   *
+   * @generated from rpc booking.v1.BookingService.ResizeShow
+   */
+  resizeShow: {
+    methodKind: "unary";
+    input: typeof ResizeShowRequestSchema;
+    output: typeof ResizeShowResponseSchema;
+  },
+  /**
+   * HoldSeats holds every requested seat for the caller for a limited time,
+   * or none of them. A held seat is not available to anyone else: BookSeats
+   * and HoldSeats on it fail with ALREADY_EXISTS (SEAT_HELD) and a RetryInfo
+   * of the time left on the hold. The holder books the seats with
+   * ConfirmHold. At most --max-holds-per-principal live holds per principal
+   * (RESOURCE_EXHAUSTED, TOO_MANY_HOLDS).
+   *
+   * Expiry is decided when a request is decided, never by a background job.
+   * With PostgreSQL the database's clock decides, so that instances whose
+   * clocks disagree still agree on which holds are alive; with SQLite and in
+   * memory, the server's clock decides.
+   *
+   * @generated from rpc booking.v1.BookingService.HoldSeats
+   */
+  holdSeats: {
+    methodKind: "unary";
+    input: typeof HoldSeatsRequestSchema;
+    output: typeof HoldSeatsResponseSchema;
+  },
+  /**
+   * ExtendHold moves a live hold's expiry to now + ttl, capped at the hold's
+   * creation time plus --max-hold-lifetime. An expired, confirmed or released
+   * hold cannot be extended (FAILED_PRECONDITION). Owner only; to anyone
+   * else the hold does not exist (NOT_FOUND).
+   *
+   * @generated from rpc booking.v1.BookingService.ExtendHold
+   */
+  extendHold: {
+    methodKind: "unary";
+    input: typeof ExtendHoldRequestSchema;
+    output: typeof ExtendHoldResponseSchema;
+  },
+  /**
+   * ConfirmHold books exactly the held seats for the hold's owner,
+   * atomically, and answers like BookSeats. Too late is FAILED_PRECONDITION
+   * (HOLD_EXPIRED); a hold already confirmed or released is
+   * FAILED_PRECONDITION (HOLD_CONFIRMED, HOLD_RELEASED). A retry with the
+   * same request_id replays the outcome. Owner only (NOT_FOUND to others).
+   *
+   * @generated from rpc booking.v1.BookingService.ConfirmHold
+   */
+  confirmHold: {
+    methodKind: "unary";
+    input: typeof ConfirmHoldRequestSchema;
+    output: typeof ConfirmHoldResponseSchema;
+  },
+  /**
+   * ReleaseHold frees a live hold's seats. The owner or an admin may release
+   * it; releasing a hold that already ended answers FAILED_PRECONDITION with
+   * the reason it ended.
+   *
+   * @generated from rpc booking.v1.BookingService.ReleaseHold
+   */
+  releaseHold: {
+    methodKind: "unary";
+    input: typeof ReleaseHoldRequestSchema;
+    output: typeof ReleaseHoldResponseSchema;
+  },
+  /**
+   * GetHold reads one hold (its owner or an admin; NOT_FOUND to others).
+   *
+   * @generated from rpc booking.v1.BookingService.GetHold
+   */
+  getHold: {
+    methodKind: "unary";
+    input: typeof GetHoldRequestSchema;
+    output: typeof GetHoldResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_booking_v1_booking, 0);
