@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import { createRequire } from "node:module";
+import { openSqliteDatabase, sqliteBinding } from "../src/stores/sqlite-binding.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { SqliteStore } from "../src/stores/sqlite-store.js";
 
@@ -15,7 +16,7 @@ describe("SqliteStore", () => {
   it("puts its file in WAL mode, so readers never block the writer", async () => {
     const path = join(dir, "pragmas.sqlite");
     await SqliteStore.open(path).close();
-    const db = new Database(path, { readonly: true });
+    const db = openSqliteDatabase(path, { readonly: true });
     try {
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     } finally {
@@ -28,7 +29,7 @@ describe("SqliteStore", () => {
     let clock = 1_000_000;
     const store = SqliteStore.open({ path, requestIdRetentionMs: 1_000, now: () => clock });
     const count = () => {
-      const db = new Database(path, { readonly: true });
+      const db = openSqliteDatabase(path, { readonly: true });
       try {
         return db.prepare("SELECT count(*) FROM requests").pluck().get();
       } finally {
@@ -47,5 +48,17 @@ describe("SqliteStore", () => {
     } finally {
       await store.close();
     }
+  });
+
+  it("opens its file with better-sqlite3 12 on Node 20 and 13 on Node 22 and later, never loading the other", async () => {
+    const path = join(dir, "binding.sqlite");
+    await SqliteStore.open(path).close();
+    const major = Number(process.versions.node.split(".")[0]);
+    const [chosen, other] = major >= 22 ? ["better-sqlite3-13", "better-sqlite3"] : ["better-sqlite3", "better-sqlite3-13"];
+    expect(sqliteBinding().packageName).toBe(chosen);
+    const require = createRequire(import.meta.url);
+    const loaded = Object.keys(require.cache);
+    expect(loaded).toContain(require.resolve(chosen));
+    expect(loaded).not.toContain(require.resolve(other));
   });
 });

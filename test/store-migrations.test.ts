@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import { openSqliteDatabase } from "../src/stores/sqlite-binding.js";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { migratePostgres, POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from "../src/stores/postgres-migrations.js";
@@ -26,7 +26,7 @@ describe("SQLite migrations", () => {
     const path = join(dir, "new.sqlite");
     const store = SqliteStore.open(path);
     await store.close();
-    const db = new Database(path, { readonly: true });
+    const db = openSqliteDatabase(path, { readonly: true });
     try {
       expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
       const names = db.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
@@ -38,7 +38,7 @@ describe("SQLite migrations", () => {
 
   it("upgrade a version-1 database to the latest version, keeping its seats and request ids", async () => {
     const path = join(dir, "v1.sqlite");
-    const old = new Database(path);
+    const old = openSqliteDatabase(path);
     expect(migrateSqlite(old, SQLITE_MIGRATIONS.slice(0, 1))).toBe(1);
     old.exec(`
       INSERT INTO shows VALUES ('main', 10);
@@ -58,7 +58,7 @@ describe("SQLite migrations", () => {
     } finally {
       await store.close();
     }
-    const db = new Database(path, { readonly: true });
+    const db = openSqliteDatabase(path, { readonly: true });
     expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
     db.close();
   });
@@ -66,7 +66,7 @@ describe("SQLite migrations", () => {
   it("leave an up-to-date database as it is when opened again", async () => {
     const path = join(dir, "twice.sqlite");
     await SqliteStore.open(path).close();
-    const db = new Database(path);
+    const db = openSqliteDatabase(path);
     try {
       expect(migrateSqlite(db)).toBe(SQLITE_SCHEMA_VERSION);
     } finally {
@@ -76,7 +76,7 @@ describe("SQLite migrations", () => {
 
   it("refuse a database written by a newer version", () => {
     const path = join(dir, "future.sqlite");
-    const db = new Database(path);
+    const db = openSqliteDatabase(path);
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
     db.close();
     expect(() => SqliteStore.open(path)).toThrow(/schema version 3, newer than this server's 2/);
