@@ -4,6 +4,7 @@ import { anyIs, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
 import { status, type Metadata } from "@grpc/grpc-js";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
+import type { BookingErrorReason } from "./booking-error-reasons.js";
 
 /** The trailer that carries a serialized google.rpc.Status (the rich error model). */
 export { STATUS_DETAILS_TRAILER };
@@ -17,7 +18,7 @@ export interface FieldViolation {
 /** Everything a {@link BookingError} carries besides code and message. */
 export interface BookingErrorFacts {
   /** ErrorInfo reason, e.g. "SEAT_ALREADY_BOOKED"; "" when the server sent none. */
-  readonly reason?: string;
+  readonly reason?: BookingErrorReason | (string & {});
   /** ErrorInfo domain, "booking.v1" for this service's own errors. */
   readonly domain?: string;
   /** All ErrorInfo metadata, as sent. */
@@ -47,6 +48,10 @@ interface StatusLike {
  * `code` is the gRPC status number and `codeName` its name. The facts come
  * from the google.rpc details the server attaches; errors raised by grpc-js
  * itself (no connection, deadline) have no reason and no seats.
+ *
+ * `instanceof BookingError` and {@link isBookingError} recognise a
+ * BookingError by its shape, so an error thrown by another copy of this
+ * package in the same app (two versions installed side by side) passes both.
  */
 export class BookingError extends Error {
   override readonly name = "BookingError";
@@ -54,7 +59,11 @@ export class BookingError extends Error {
   readonly code: status;
   /** The status code's name, e.g. "ALREADY_EXISTS". */
   readonly codeName: string;
-  readonly reason: string;
+  /**
+   * The ErrorInfo reason ("" when the server sent none). One of
+   * {@link BookingErrorReason}, or a reason newer than this SDK.
+   */
+  readonly reason: BookingErrorReason | (string & {});
   readonly domain: string;
   readonly metadata: Readonly<Record<string, string>>;
   /** The seats at fault (ErrorInfo metadata "seats"), ascending as sent. */
@@ -84,14 +93,25 @@ export class BookingError extends Error {
   }
 
   /**
-   * Normalises anything a call can fail with. A BookingError is returned as
-   * is (with `extra` applied); a grpc-js status is decoded, rich details
-   * included; anything else becomes UNKNOWN with the original as `cause`.
+   * True for a BookingError of this copy of the package, and for an Error of
+   * any copy that has a BookingError's shape (see {@link isBookingError}).
+   * A subclass keeps the ordinary prototype check.
+   */
+  static override [Symbol.hasInstance](this: unknown, value: unknown): boolean {
+    if (this !== BookingError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return isBookingError(value);
+  }
+
+  /**
+   * Normalises anything a call can fail with. A BookingError (of any copy of
+   * the package) is returned as is, or copied when `extra` is given; a grpc-js
+   * status is decoded, rich details included; anything else becomes UNKNOWN
+   * with the original as `cause`.
    */
   static from(error: unknown, extra: Pick<BookingErrorFacts, "requestId" | "attempts"> = {}): BookingError {
-    if (error instanceof BookingError) {
+    if (isBookingError(error)) {
       if (extra.requestId === undefined && extra.attempts === undefined) return error;
-      return new BookingError(error.code, error.message, { ...error.#facts(), ...extra, cause: error.cause });
+      return new BookingError(error.code, error.message, { ...factsOf(error), ...extra, cause: error.cause });
     }
     if (isStatusLike(error)) {
       return new BookingError(error.code, error.details, { ...decodeStatusDetails(error.metadata), ...extra, cause: error });
@@ -100,24 +120,33 @@ export class BookingError extends Error {
     return new BookingError(status.UNKNOWN, message, { ...extra, cause: error });
   }
 
-  #facts(): BookingErrorFacts {
-    return {
-      reason: this.reason,
-      domain: this.domain,
-      metadata: this.metadata,
-      seats: this.seats,
-      showId: this.showId,
-      violations: this.violations,
-      retryDelayMs: this.retryDelayMs,
-      requestId: this.requestId,
-      attempts: this.attempts,
-    };
-  }
 }
 
-/** True for the SDK's {@link BookingError}. */
+/**
+ * True for a {@link BookingError}: one of this copy of the package, or an
+ * Error from another copy, recognised by its shape (name "BookingError",
+ * numeric `code`, string `codeName`, `reason`, `domain`, `showId`, array
+ * `seats` and `violations`, numeric `attempts`, object `metadata`), as
+ * connect-es does for ConnectError. A plain object of that shape that is
+ * not an Error does not count.
+ */
 export function isBookingError(error: unknown): error is BookingError {
-  return error instanceof BookingError;
+  if (!(error instanceof Error)) return false;
+  if (Object.getPrototypeOf(error) === BookingError.prototype) return true;
+  const candidate = error as Error & Partial<Record<keyof BookingError, unknown>>;
+  return (
+    candidate.name === "BookingError" &&
+    typeof candidate.code === "number" &&
+    typeof candidate.codeName === "string" &&
+    typeof candidate.reason === "string" &&
+    typeof candidate.domain === "string" &&
+    typeof candidate.showId === "string" &&
+    Array.isArray(candidate.seats) &&
+    Array.isArray(candidate.violations) &&
+    typeof candidate.attempts === "number" &&
+    typeof candidate.metadata === "object" &&
+    candidate.metadata !== null
+  );
 }
 
 /**
@@ -168,6 +197,21 @@ export function decodeStatusDetails(trailers: Metadata | undefined): BookingErro
 export function statusName(code: number): string {
   const name: unknown = (status as unknown as Record<number, unknown>)[code];
   return typeof name === "string" ? name : `CODE_${code}`;
+}
+
+/** The facts of a BookingError, read through its public fields (it may come from another copy). */
+function factsOf(error: BookingError): BookingErrorFacts {
+  return {
+    reason: error.reason,
+    domain: error.domain,
+    metadata: error.metadata,
+    seats: error.seats,
+    showId: error.showId,
+    violations: error.violations,
+    retryDelayMs: error.retryDelayMs,
+    requestId: error.requestId,
+    attempts: error.attempts,
+  };
 }
 
 function parseSeatsMetadata(value: string | undefined): number[] {

@@ -3,7 +3,7 @@
  *
  * Only the client lives here; the server is started with `booking serve`.
  * The generated message types are re-exported so callers can name them;
- * their schemas are under "seat-booking/gen/booking/v1/booking_pb".
+ * their schemas are under "@seat-booking/client/messages".
  */
 export {
   createBookingClient,
@@ -22,6 +22,7 @@ export {
   type BookingErrorFacts,
   type FieldViolation,
 } from "./booking-error.js";
+export { BOOKING_ERROR_REASONS, type BookingErrorReason } from "./booking-error-reasons.js";
 export { DEFAULT_RETRY_POLICY, retryDelayMs, type RetryEvent, type RetryPolicy } from "./call-retry.js";
 export {
   ClientCredentialsError,
