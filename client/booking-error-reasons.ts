@@ -1,55 +1,60 @@
 /**
  * Every ErrorInfo reason the booking service sends (domain "booking.v1"),
- * in the order of the request's life: identity, admission, validation, the
- * show, the seats, holds, the store. Reasons are stable: match on them, not
- * on messages. A newer server may send a reason this list lacks, so code that
- * switches on a reason needs a default branch. The status code of each is
- * the server's (README, "Errors"); it is noted here where it is settled.
+ * with the status code it comes with, in the order of a request's life:
+ * identity, admission, validation, the show, the seats, holds, the store.
+ * Reasons are stable: match on them, not on messages. A newer server may send
+ * a reason this list lacks, so code that switches on one needs a default.
  */
 export const BOOKING_ERROR_REASONS = [
   /** UNAUTHENTICATED: the client certificate names no principal (no URI SAN, no CN). */
   "NO_PRINCIPAL",
   /** PERMISSION_DENIED: the principal is not on the server's allow-list. */
   "PRINCIPAL_NOT_ALLOWED",
+  /** PERMISSION_DENIED: only an admin may do this (e.g. change a show). */
+  "ADMIN_ONLY",
   /** RESOURCE_EXHAUSTED with RetryInfo: the server is at its in-flight, queue or event-loop bound. */
   "OVERLOADED",
   /** RESOURCE_EXHAUSTED with RetryInfo: the caller's per-principal rate limit is spent. */
   "RATE_LIMITED",
   /** INVALID_ARGUMENT: the request bytes did not decode. */
   "MALFORMED_REQUEST",
-  /** INVALID_ARGUMENT: no seats, seat 0 or beyond the show, or a seat repeated. */
+  /** INVALID_ARGUMENT: a field other than the seats is wrong; the BadRequest detail names it. */
+  "INVALID_ARGUMENT",
+  /** INVALID_ARGUMENT: no seats, seat 0, or a seat repeated in one request. */
   "INVALID_SEATS",
+  /** INVALID_ARGUMENT: seats beyond the show's last seat. */
+  "SEATS_OUT_OF_RANGE",
   /** INVALID_ARGUMENT: more seats than the per-request maximum. */
   "TOO_MANY_SEATS",
-  /** INVALID_ARGUMENT: the request_id is too long or not printable. */
+  /** INVALID_ARGUMENT: the request_id is too long. */
   "INVALID_REQUEST_ID",
   /** INVALID_ARGUMENT: the request_id was used before for a different request. */
   "REQUEST_ID_REUSED",
   /** NOT_FOUND: no show has that id. */
   "SHOW_NOT_FOUND",
-  /** Creating a show whose id is taken. */
+  /** ALREADY_EXISTS: creating a show whose id is taken. */
   "SHOW_EXISTS",
-  /** The show is closed: it takes no more bookings or holds. */
+  /** FAILED_PRECONDITION: the show is closed; it takes no more bookings or holds. */
   "SHOW_CLOSED",
-  /** Shrinking the show would drop seats that are booked or held. */
+  /** FAILED_PRECONDITION: shrinking the show would drop seats that are booked or held. */
   "SHOW_SHRINK_BLOCKED",
   /** ALREADY_EXISTS: a requested seat is booked. */
   "SEAT_ALREADY_BOOKED",
-  /** A requested seat is held (reserved, not yet confirmed) by someone else. */
+  /** ALREADY_EXISTS, with RetryInfo: a requested seat is held (reserved, not yet confirmed). */
   "SEAT_HELD",
   /** FAILED_PRECONDITION: cancelling a seat that is not booked. */
   "SEAT_NOT_BOOKED",
   /** PERMISSION_DENIED: the seat is booked by another principal. */
   "SEAT_NOT_OWNED",
-  /** No hold has that id. */
+  /** NOT_FOUND: no hold of the caller's has that id. */
   "HOLD_NOT_FOUND",
-  /** The hold ran out before it was confirmed. */
+  /** FAILED_PRECONDITION: the hold ran out before it was confirmed. */
   "HOLD_EXPIRED",
-  /** The hold was confirmed already. */
+  /** FAILED_PRECONDITION: the hold was confirmed already. */
   "HOLD_CONFIRMED",
-  /** The hold was released already. */
+  /** FAILED_PRECONDITION: the hold was released already. */
   "HOLD_RELEASED",
-  /** The caller has as many open holds as allowed. */
+  /** RESOURCE_EXHAUSTED: the caller has as many open holds as allowed. */
   "TOO_MANY_HOLDS",
   /** DEADLINE_EXCEEDED: the deadline passed before the change reached the store. */
   "DEADLINE_EXCEEDED",

@@ -108,7 +108,7 @@ describe("BookingError", () => {
     expect(new SeatError(status.ALREADY_EXISTS, "x") instanceof BookingError).toBe(true);
   });
 
-  it("names every reason the core refuses with, and the hold and show reasons, once each", () => {
+  it("names every reason the core and transport refuse with, hold, show and admin reasons included, once each", () => {
     const core: FailureReason[] = [
       "SEAT_ALREADY_BOOKED",
       "SEAT_NOT_BOOKED",
@@ -123,6 +123,7 @@ describe("BookingError", () => {
       "STORE_UNAVAILABLE",
     ];
     const transport = ["NO_PRINCIPAL", "PRINCIPAL_NOT_ALLOWED", "RATE_LIMITED", "MALFORMED_REQUEST"];
+    const admin = ["ADMIN_ONLY", "INVALID_ARGUMENT", "SEATS_OUT_OF_RANGE"];
     const holdsAndShows = [
       "SEAT_HELD",
       "HOLD_EXPIRED",
@@ -136,7 +137,7 @@ describe("BookingError", () => {
     ];
     const listed: readonly string[] = BOOKING_ERROR_REASONS;
     expect(new Set(listed).size).toBe(listed.length);
-    for (const reason of [...core.map(coreReasonsAreNamed), ...transport, ...holdsAndShows]) {
+    for (const reason of [...core.map(coreReasonsAreNamed), ...transport, ...admin, ...holdsAndShows]) {
       expect(listed).toContain(reason);
     }
   });
