@@ -1,7 +1,9 @@
-import { DEFAULT_ADDRESS, DEV_ADMIN_PRINCIPAL } from "../wire/wire-constants.js";
+import { DEV_ADMIN_PRINCIPAL } from "../wire/wire-constants.js";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import type { ShowDefinition } from "./core/seat-store.js";
+import { defaultBurst, SERVER_DEFAULTS as DEFAULTS } from "./server-defaults.js";
+import { DEFAULT_SQLITE_PATH } from "./stores/open-store.js";
 
 /** The development admin principal, trusted only with the development PKI. */
 export { DEV_ADMIN_PRINCIPAL };
@@ -55,36 +57,36 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
-/** Help text for `booking serve --help`. */
+/** Help text for `booking serve --help`; the defaults come from {@link DEFAULTS}. */
 export const SERVE_USAGE = `usage: booking serve [options]
 
 Every option also reads an environment variable (shown); flags win.
 
-  --listen HOST:PORT            BOOKING_LISTEN        default ${DEFAULT_ADDRESS}
+  --listen HOST:PORT            BOOKING_LISTEN        default ${DEFAULTS.listen}
   --insecure                    BOOKING_INSECURE=1    plaintext, loopback only
-  --certs-dir DIR               BOOKING_CERTS_DIR     default certs (created if missing)
+  --certs-dir DIR               BOOKING_CERTS_DIR     default ${DEFAULTS.certsDir} (created if missing)
   --ca FILE                     BOOKING_CA            client CA (default DIR/ca.crt)
   --cert FILE                   BOOKING_SERVER_CERT   server certificate (default DIR/server.crt)
   --key FILE                    BOOKING_SERVER_KEY    server key (default DIR/server.key)
-  --store SPEC                  BOOKING_STORE         sqlite (default, ./data/booking.sqlite),
+  --store SPEC                  BOOKING_STORE         ${DEFAULTS.store} (default, ${DEFAULT_SQLITE_PATH}),
                                                       sqlite:PATH, memory, postgres://...
-  --shows ID:SEATS,...          BOOKING_SHOWS         default main:100
+  --shows ID:SEATS,...          BOOKING_SHOWS         default ${DEFAULTS.shows}
   --default-show ID             BOOKING_DEFAULT_SHOW  default: the first show
   --admins P,...                BOOKING_ADMINS        default ${DEV_ADMIN_PRINCIPAL} with the dev PKI
   --allow P,...                 BOOKING_ALLOW         only these principals may call
-  --log-level LEVEL             BOOKING_LOG_LEVEL     default info
-  --request-id-retention-hours  BOOKING_REQUEST_ID_RETENTION_HOURS  default 24
-  --max-seats-per-request N     BOOKING_MAX_SEATS_PER_REQUEST       default 64
-  --max-in-flight N             BOOKING_MAX_IN_FLIGHT               default 1024
-  --max-queued N                BOOKING_MAX_QUEUED                  default 4096
-  --max-receive-bytes N         BOOKING_MAX_RECEIVE_BYTES           default 65536
-  --max-concurrent-streams N    BOOKING_MAX_CONCURRENT_STREAMS      default 100
-  --max-event-loop-lag-ms N     BOOKING_MAX_EVENT_LOOP_LAG_MS       default 100 (0 = off)
-  --write-rate N[/BURST]        BOOKING_WRITE_RATE    per principal, calls/s (0 = off, default 0)
-  --read-rate N[/BURST]         BOOKING_READ_RATE     per principal, calls/s (0 = off, default 0)
+  --log-level LEVEL             BOOKING_LOG_LEVEL     default ${DEFAULTS.logLevel}
+  --request-id-retention-hours  BOOKING_REQUEST_ID_RETENTION_HOURS  default ${DEFAULTS.requestIdRetentionHours}
+  --max-seats-per-request N     BOOKING_MAX_SEATS_PER_REQUEST       default ${DEFAULTS.maxSeatsPerRequest}
+  --max-in-flight N             BOOKING_MAX_IN_FLIGHT               default ${DEFAULTS.maxInFlight}
+  --max-queued N                BOOKING_MAX_QUEUED                  default ${DEFAULTS.maxQueuedChanges}
+  --max-receive-bytes N         BOOKING_MAX_RECEIVE_BYTES           default ${DEFAULTS.maxReceiveBytes}
+  --max-concurrent-streams N    BOOKING_MAX_CONCURRENT_STREAMS      default ${DEFAULTS.maxConcurrentStreams}
+  --max-event-loop-lag-ms N     BOOKING_MAX_EVENT_LOOP_LAG_MS       default ${DEFAULTS.maxEventLoopLagMs} (0 = off)
+  --write-rate N[/BURST]        BOOKING_WRITE_RATE    per principal, calls/s (0 = off, default ${DEFAULTS.writeRatePerSecond})
+  --read-rate N[/BURST]         BOOKING_READ_RATE     per principal, calls/s (0 = off, default ${DEFAULTS.readRatePerSecond})
   --metrics-listen HOST:PORT    BOOKING_METRICS_LISTEN  Prometheus /metrics (default off)
-  --shutdown-grace-ms N         BOOKING_SHUTDOWN_GRACE_MS           default 10000
-  --pg-pool-size N              BOOKING_PG_POOL_SIZE                default 10
+  --shutdown-grace-ms N         BOOKING_SHUTDOWN_GRACE_MS           default ${DEFAULTS.shutdownGraceMs}
+  --pg-pool-size N              BOOKING_PG_POOL_SIZE                default ${DEFAULTS.postgresPoolSize}
   --help
 `;
 
@@ -118,7 +120,11 @@ const options = {
 
 type OptionName = keyof typeof options;
 
-/** Reads `booking serve` flags, falling back to BOOKING_* variables. */
+/**
+ * Reads `booking serve` flags, falling back to BOOKING_* variables, then to
+ * {@link DEFAULTS}. Throws a {@link ConfigError} naming the first bad flag,
+ * including `--insecure` on an address that is not loopback.
+ */
 export function parseServerConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
@@ -157,23 +163,25 @@ export function parseServerConfig(
     return value;
   };
 
-  const certsDir = text("certs-dir") ?? "certs";
+  const certsDir = text("certs-dir") ?? DEFAULTS.certsDir;
   const devPki = text("ca") === undefined && text("cert") === undefined && text("key") === undefined;
-  const shows = parseShows(text("shows") ?? "main:100");
+  const shows = parseShows(text("shows") ?? DEFAULTS.shows);
   const defaultShowId = text("default-show") ?? shows[0]?.id ?? "main";
   if (!shows.some((show) => show.id === defaultShowId)) {
     throw new ConfigError(`--default-show "${defaultShowId}" is not among --shows (${shows.map((s) => s.id).join(", ")})`);
   }
-  const listen = text("listen") ?? DEFAULT_ADDRESS;
+  const listen = text("listen") ?? DEFAULTS.listen;
   parseHostPort(listen, "--listen");
+  const insecure = bool("insecure");
+  if (insecure) assertLoopback(listen);
   const metricsListen = text("metrics-listen");
   if (metricsListen !== undefined) parseHostPort(metricsListen, "--metrics-listen");
-  const writeRate = parseRate(text("write-rate") ?? "0", "--write-rate");
-  const readRate = parseRate(text("read-rate") ?? "0", "--read-rate");
+  const writeRate = parseRate(text("write-rate") ?? String(DEFAULTS.writeRatePerSecond), "--write-rate");
+  const readRate = parseRate(text("read-rate") ?? String(DEFAULTS.readRatePerSecond), "--read-rate");
 
   return {
     listen,
-    insecure: bool("insecure"),
+    insecure,
     certsDir,
     devPki,
     caCertPath: text("ca") ?? join(certsDir, "ca.crt"),
@@ -183,23 +191,34 @@ export function parseServerConfig(
     defaultShowId,
     admins: list(text("admins")) ?? (devPki ? [DEV_ADMIN_PRINCIPAL] : []),
     allowedPrincipals: list(text("allow")),
-    logLevel: parseLogLevel(text("log-level") ?? "info"),
-    store: text("store") ?? "sqlite",
-    requestIdRetentionMs: integer("request-id-retention-hours", 24, 1) * 60 * 60 * 1000,
-    maxSeatsPerRequest: integer("max-seats-per-request", 64, 1),
-    maxInFlight: integer("max-in-flight", 1024, 1),
-    maxQueuedChanges: integer("max-queued", 4096, 1),
-    maxReceiveBytes: integer("max-receive-bytes", 65536, 1024),
-    maxConcurrentStreams: integer("max-concurrent-streams", 100, 1),
-    maxEventLoopLagMs: integer("max-event-loop-lag-ms", 100, 0),
+    logLevel: parseLogLevel(text("log-level") ?? DEFAULTS.logLevel),
+    store: text("store") ?? DEFAULTS.store,
+    requestIdRetentionMs: integer("request-id-retention-hours", DEFAULTS.requestIdRetentionHours, 1) * 60 * 60 * 1000,
+    maxSeatsPerRequest: integer("max-seats-per-request", DEFAULTS.maxSeatsPerRequest, 1),
+    maxInFlight: integer("max-in-flight", DEFAULTS.maxInFlight, 1),
+    maxQueuedChanges: integer("max-queued", DEFAULTS.maxQueuedChanges, 1),
+    maxReceiveBytes: integer("max-receive-bytes", DEFAULTS.maxReceiveBytes, 1024),
+    maxConcurrentStreams: integer("max-concurrent-streams", DEFAULTS.maxConcurrentStreams, 1),
+    maxEventLoopLagMs: integer("max-event-loop-lag-ms", DEFAULTS.maxEventLoopLagMs, 0),
     writeRatePerSecond: writeRate.rate,
     writeBurst: writeRate.burst,
     readRatePerSecond: readRate.rate,
     readBurst: readRate.burst,
     metricsListen,
-    shutdownGraceMs: integer("shutdown-grace-ms", 10_000, 0),
-    postgresPoolSize: integer("pg-pool-size", 10, 1),
+    shutdownGraceMs: integer("shutdown-grace-ms", DEFAULTS.shutdownGraceMs, 0),
+    postgresPoolSize: integer("pg-pool-size", DEFAULTS.postgresPoolSize, 1),
   };
+}
+
+/**
+ * Plaintext is for local experiments only: throws a {@link ConfigError}
+ * unless `listen` is on localhost, ::1 or 127.0.0.0/8.
+ */
+export function assertLoopback(listen: string): void {
+  const { host } = parseHostPort(listen, "--listen");
+  if (!(host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+    throw new ConfigError(`--insecure is refused on ${listen}: plaintext is allowed on loopback addresses only`);
+  }
 }
 
 /** Splits "host:port" (IPv6 in brackets) and checks the port. */
@@ -235,7 +254,8 @@ function parseRate(spec: string, what: string): { rate: number; burst: number } 
   const match = /^(\d+(?:\.\d+)?)(?:\/(\d+))?$/.exec(spec);
   if (match === null) throw new ConfigError(`${what} must be RATE or RATE/BURST (calls per second), got "${spec}"`);
   const rate = Number(match[1]);
-  const burst = match[2] === undefined ? Math.max(1, Math.ceil(rate)) : Number(match[2]);
+  const burst = match[2] === undefined ? defaultBurst(rate) : Number(match[2]);
+  if (rate > 0 && burst < 1) throw new ConfigError(`${what} burst must be at least 1, got "${spec}"`);
   return { rate, burst };
 }
 

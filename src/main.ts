@@ -26,7 +26,6 @@ export async function runServeCommand(argv: readonly string[]): Promise<number> 
       return 0;
     }
     config = parsed;
-    if (config.insecure) assertLoopback(config.listen);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`booking serve: ${error.message}\n`);
@@ -143,14 +142,6 @@ async function loadCertificates(config: ServerConfig, logger: Logger): Promise<R
         ? logger.info("reloaded the server certificate, key and client CA; new connections use them")
         : logger.warn({ error }, "ignored changed certificate files that do not form a valid set; still serving the previous ones"),
   });
-}
-
-/** Plaintext is for local experiments only: refuse it on any other address. */
-function assertLoopback(listen: string): void {
-  const { host } = parseHostPort(listen, "--listen");
-  if (!(host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host))) {
-    throw new ConfigError(`--insecure is refused on ${listen}: plaintext is allowed on loopback addresses only`);
-  }
 }
 
 function printGreeting(config: ServerConfig, address: string): void {

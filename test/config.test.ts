@@ -1,0 +1,166 @@
+import { describe, expect, it } from "vitest";
+import { DEV_ADMIN_PRINCIPAL } from "../wire/wire-constants.js";
+import {
+  assertLoopback,
+  ConfigError,
+  parseHostPort,
+  parseServerConfig,
+  parseShows,
+  SERVE_USAGE,
+  type ServerConfig,
+} from "../src/config.js";
+import { SERVER_DEFAULTS } from "../src/server-defaults.js";
+
+function parse(argv: readonly string[], env: Record<string, string> = {}): ServerConfig {
+  const config = parseServerConfig(argv, env);
+  if (config === "help") throw new Error("expected a configuration, got help");
+  return config;
+}
+
+describe("parseServerConfig", () => {
+  it("falls back to the stated defaults when given nothing", () => {
+    const config = parse([]);
+    expect(config).toMatchObject({
+      listen: SERVER_DEFAULTS.listen,
+      insecure: false,
+      certsDir: SERVER_DEFAULTS.certsDir,
+      devPki: true,
+      caCertPath: "certs/ca.crt",
+      serverCertPath: "certs/server.crt",
+      serverKeyPath: "certs/server.key",
+      shows: [{ id: "main", totalSeats: 100 }],
+      defaultShowId: "main",
+      admins: [DEV_ADMIN_PRINCIPAL],
+      allowedPrincipals: undefined,
+      logLevel: SERVER_DEFAULTS.logLevel,
+      store: SERVER_DEFAULTS.store,
+      requestIdRetentionMs: SERVER_DEFAULTS.requestIdRetentionHours * 60 * 60 * 1000,
+      maxSeatsPerRequest: SERVER_DEFAULTS.maxSeatsPerRequest,
+      maxInFlight: SERVER_DEFAULTS.maxInFlight,
+      maxQueuedChanges: SERVER_DEFAULTS.maxQueuedChanges,
+      maxReceiveBytes: SERVER_DEFAULTS.maxReceiveBytes,
+      maxConcurrentStreams: SERVER_DEFAULTS.maxConcurrentStreams,
+      maxEventLoopLagMs: SERVER_DEFAULTS.maxEventLoopLagMs,
+      writeRatePerSecond: 0,
+      readRatePerSecond: 0,
+      metricsListen: undefined,
+      shutdownGraceMs: SERVER_DEFAULTS.shutdownGraceMs,
+      postgresPoolSize: SERVER_DEFAULTS.postgresPoolSize,
+    });
+  });
+
+  it("returns help for --help", () => {
+    expect(parseServerConfig(["--help"], {})).toBe("help");
+  });
+
+  it("reads BOOKING_* variables and lets flags win over them", () => {
+    const env = { BOOKING_MAX_IN_FLIGHT: "7", BOOKING_LISTEN: "127.0.0.1:6000", BOOKING_LOG_LEVEL: "debug" };
+    expect(parse([], env)).toMatchObject({ maxInFlight: 7, listen: "127.0.0.1:6000", logLevel: "debug" });
+    expect(parse(["--max-in-flight", "9", "--listen", "127.0.0.1:7000"], env)).toMatchObject({
+      maxInFlight: 9,
+      listen: "127.0.0.1:7000",
+      logLevel: "debug",
+    });
+  });
+
+  it("treats 1, true and yes as a true boolean variable", () => {
+    for (const value of ["1", "true", "YES"]) expect(parse([], { BOOKING_INSECURE: value }).insecure).toBe(true);
+    expect(parse([], { BOOKING_INSECURE: "0" }).insecure).toBe(false);
+  });
+
+  it("stops using the development PKI and its admin once any certificate path is given", () => {
+    const config = parse(["--ca", "/pki/ca.pem"]);
+    expect(config).toMatchObject({ devPki: false, caCertPath: "/pki/ca.pem", serverCertPath: "certs/server.crt", admins: [] });
+  });
+
+  it("splits --admins and --allow into trimmed lists", () => {
+    const config = parse(["--admins", " a , b,", "--allow", "x,y"]);
+    expect(config.admins).toEqual(["a", "b"]);
+    expect(config.allowedPrincipals).toEqual(["x", "y"]);
+  });
+
+  it("reads a rate with and without a burst; the burst defaults to the rate rounded up", () => {
+    expect(parse(["--write-rate", "5/20", "--read-rate", "2.5"])).toMatchObject({
+      writeRatePerSecond: 5,
+      writeBurst: 20,
+      readRatePerSecond: 2.5,
+      readBurst: 3,
+    });
+    expect(parse(["--write-rate", "0.2"]).writeBurst).toBe(1);
+  });
+
+  it("converts the request-id retention from hours to ms", () => {
+    expect(parse(["--request-id-retention-hours", "2"]).requestIdRetentionMs).toBe(2 * 60 * 60 * 1000);
+  });
+
+  it.each([
+    [["--max-in-flight", "0"], /--max-in-flight \(BOOKING_MAX_IN_FLIGHT\) must be a whole number >= 1, got "0"/],
+    [["--max-receive-bytes", "100"], /--max-receive-bytes .* >= 1024/],
+    [["--shutdown-grace-ms", "1.5"], /--shutdown-grace-ms/],
+    [["--write-rate", "fast"], /--write-rate must be RATE or RATE\/BURST/],
+    [["--write-rate", "5/0"], /--write-rate burst must be at least 1/],
+    [["--log-level", "loud"], /--log-level must be one of/],
+    [["--listen", "nowhere"], /--listen must be HOST:PORT/],
+    [["--metrics-listen", "[::1]:99999"], /--metrics-listen must be HOST:PORT/],
+    [["--shows", "main:100", "--default-show", "late"], /--default-show "late" is not among --shows \(main\)/],
+    [["--bogus"], /bogus/],
+  ])("refuses %j with a ConfigError naming the flag", (argv, message) => {
+    expect(() => parse(argv)).toThrow(ConfigError);
+    expect(() => parse(argv)).toThrow(message);
+  });
+
+  it("refuses --insecure on an address that is not loopback", () => {
+    expect(() => parse(["--insecure", "--listen", "0.0.0.0:50051"])).toThrow(/--insecure is refused on 0.0.0.0:50051/);
+    expect(parse(["--insecure", "--listen", "127.0.0.1:0"]).insecure).toBe(true);
+  });
+});
+
+describe("assertLoopback", () => {
+  it.each(["localhost:1", "127.0.0.1:50051", "127.1.2.3:0", "[::1]:50051"])("accepts %s", (listen) => {
+    expect(() => assertLoopback(listen)).not.toThrow();
+  });
+
+  it.each(["0.0.0.0:50051", "[::]:50051", "10.0.0.1:50051", "example.com:50051", "127.0.0.1.evil.com:1", "128.0.0.1:1"])(
+    "refuses %s",
+    (listen) => {
+      expect(() => assertLoopback(listen)).toThrow(ConfigError);
+    },
+  );
+});
+
+describe("parseHostPort", () => {
+  it("splits IPv4, host names and bracketed IPv6", () => {
+    expect(parseHostPort("127.0.0.1:80", "x")).toEqual({ host: "127.0.0.1", port: 80 });
+    expect(parseHostPort("localhost:0", "x")).toEqual({ host: "localhost", port: 0 });
+    expect(parseHostPort("[::1]:443", "x")).toEqual({ host: "::1", port: 443 });
+  });
+
+  it("refuses a missing port, a port above 65535 and unbracketed IPv6", () => {
+    for (const address of ["localhost", "localhost:65536", "::1:80"]) {
+      expect(() => parseHostPort(address, "--listen")).toThrow(ConfigError);
+    }
+  });
+});
+
+describe("parseShows", () => {
+  it("reads ID:SEATS entries in order", () => {
+    expect(parseShows("main:100, matinee:40")).toEqual([
+      { id: "main", totalSeats: 100 },
+      { id: "matinee", totalSeats: 40 },
+    ]);
+  });
+
+  it.each(["", "main", "main:0", "main:1000001", "-x:5", "main:5,main:6"])("refuses %j", (spec) => {
+    expect(() => parseShows(spec)).toThrow(ConfigError);
+  });
+});
+
+describe("SERVE_USAGE", () => {
+  it("prints the defaults from SERVER_DEFAULTS", () => {
+    expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxInFlight}\n`);
+    expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxQueuedChanges}\n`);
+    expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxReceiveBytes}\n`);
+    expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxConcurrentStreams}\n`);
+    expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.listen}\n`);
+  });
+});
