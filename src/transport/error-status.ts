@@ -9,19 +9,29 @@ import { isBookingFailure, type BookingFailure, type FailureReason } from "../co
 /** The ErrorInfo domain of every error this service raises. */
 export { ERROR_DOMAIN };
 
-/** The trailer grpc-js clients read the rich error model from. */
-
-
-const codeOfReason: Record<FailureReason, status> = {
+/** The status code of each core failure reason, as the proto's file comment lists them. */
+export const CODE_OF_REASON: Readonly<Record<FailureReason, status>> = {
   INVALID_SEATS: status.INVALID_ARGUMENT,
   TOO_MANY_SEATS: status.INVALID_ARGUMENT,
+  SEATS_OUT_OF_RANGE: status.INVALID_ARGUMENT,
   INVALID_REQUEST_ID: status.INVALID_ARGUMENT,
   REQUEST_ID_REUSED: status.INVALID_ARGUMENT,
+  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
   SHOW_NOT_FOUND: status.NOT_FOUND,
+  HOLD_NOT_FOUND: status.NOT_FOUND,
   SEAT_ALREADY_BOOKED: status.ALREADY_EXISTS,
+  SEAT_HELD: status.ALREADY_EXISTS,
+  SHOW_EXISTS: status.ALREADY_EXISTS,
   SEAT_NOT_BOOKED: status.FAILED_PRECONDITION,
+  SHOW_CLOSED: status.FAILED_PRECONDITION,
+  SHOW_SHRINK_BLOCKED: status.FAILED_PRECONDITION,
+  HOLD_EXPIRED: status.FAILED_PRECONDITION,
+  HOLD_CONFIRMED: status.FAILED_PRECONDITION,
+  HOLD_RELEASED: status.FAILED_PRECONDITION,
   SEAT_NOT_OWNED: status.PERMISSION_DENIED,
+  ADMIN_ONLY: status.PERMISSION_DENIED,
   OVERLOADED: status.RESOURCE_EXHAUSTED,
+  TOO_MANY_HOLDS: status.RESOURCE_EXHAUSTED,
   DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
   STORE_UNAVAILABLE: status.UNAVAILABLE,
 };
@@ -74,6 +84,7 @@ export function retryInfo(delayMs: number): Any {
 function bookingErrorStatus(error: BookingFailure): WireStatus {
   const metadata: Record<string, string> = { show_id: error.showId };
   if (error.seats.length > 0) metadata["seats"] = error.seats.join(",");
+  if (error.holdId !== undefined) metadata["hold_id"] = error.holdId;
   const details = [errorInfo(error.reason, metadata)];
   if (error.violations.length > 0) {
     details.push(
@@ -86,5 +97,5 @@ function bookingErrorStatus(error: BookingFailure): WireStatus {
     );
   }
   if (error.retryDelayMs !== undefined) details.push(retryInfo(error.retryDelayMs));
-  return richStatus(codeOfReason[error.reason], error.message, details);
+  return richStatus(CODE_OF_REASON[error.reason], error.message, details);
 }
