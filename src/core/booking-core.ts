@@ -1,16 +1,22 @@
+import { randomBytes } from "node:crypto";
 import { Mutex } from "async-mutex";
+import { BookingFailure } from "./booking-failure.js";
+import { CORE_DEFAULTS } from "./core-defaults.js";
+import { refusalFailure, type RefusalSubject } from "./failure-messages.js";
+import { validateHoldId, validateTtl } from "./hold-request-validation.js";
 import type {
-  CommandKind,
+  Applied,
   CommandOutcome,
-  Refusal,
-  SeatCommand,
+  HoldRecord,
   SeatStore,
   ShowDefinition,
+  ShowRecord,
   ShowSnapshot,
+  StoreCommand,
 } from "./seat-store.js";
 import { isStoreUnavailable } from "./seat-store.js";
-import { BookingFailure, describeSeats } from "./booking-failure.js";
 import { validateRequestId, validateSeats } from "./seat-request-validation.js";
+import { decodePageToken, encodePageToken, validateNewShow, validatePageSize, validateTotalSeats } from "./show-request-validation.js";
 
 /** What a caller asks the core to change. */
 export interface SeatChangeRequest {
@@ -18,6 +24,31 @@ export interface SeatChangeRequest {
   readonly showId: string;
   readonly seats: readonly number[];
   /** The client's idempotency key; "" for none. */
+  readonly requestId: string;
+}
+
+/** A hold to make. */
+export interface HoldRequest extends SeatChangeRequest {
+  /** How long; undefined means the default TTL. */
+  readonly ttlMs?: number | undefined;
+}
+
+/** An existing hold to act on. */
+export interface HoldActionRequest {
+  readonly holdId: string;
+  readonly requestId: string;
+}
+
+/** An extension of a hold. */
+export interface ExtendRequest extends HoldActionRequest {
+  readonly ttlMs?: number | undefined;
+}
+
+/** A show to create. */
+export interface CreateShowRequest {
+  readonly showId: string;
+  readonly totalSeats: number;
+  readonly displayName: string;
   readonly requestId: string;
 }
 
@@ -29,7 +60,7 @@ export interface CallContext {
   readonly deadline?: number | undefined;
 }
 
-/** A committed change. */
+/** A committed change of seats. */
 export interface SeatChange {
   readonly showId: string;
   readonly seats: readonly number[];
@@ -38,24 +69,47 @@ export interface SeatChange {
   readonly replayed: boolean;
 }
 
-/** Options of {@link BookingCore}. */
+/** A committed change of a hold. */
+export interface HoldChange {
+  readonly hold: HoldRecord;
+  readonly replayed: boolean;
+}
+
+/** A committed change of a show. */
+export interface ShowChange {
+  readonly show: ShowRecord;
+  readonly replayed: boolean;
+}
+
+/** A page of shows. */
+export interface ShowPage {
+  readonly shows: readonly ShowRecord[];
+  /** "" on the last page. */
+  readonly nextPageToken: string;
+}
+
+/** Options of {@link BookingCore}; every limit defaults to {@link CORE_DEFAULTS}. */
 export interface BookingCoreOptions {
   readonly store: SeatStore;
-  /** The shows this server hosts; the first is the default unless named. */
+  /** Shows to make sure exist at start (created when missing, never changed); the first is the default unless named. */
   readonly shows: readonly ShowDefinition[];
   readonly defaultShowId?: string;
-  /** Principals who may cancel anyone's seats. */
+  /** Principals who may manage shows, and cancel anyone's seats and release anyone's holds. */
   readonly admins?: readonly string[];
-  /** The most seats one request may name (default 64). */
   readonly maxSeatsPerRequest?: number;
-  /** The most commands one store transaction carries (default 256). */
   readonly maxBatchSize?: number;
-  /** The most changes waiting for the store before new ones are refused (default 4096). */
   readonly maxQueuedChanges?: number;
+  readonly maxSeatsPerShow?: number;
+  readonly defaultHoldTtlMs?: number;
+  readonly maxHoldTtlMs?: number;
+  readonly maxHoldLifetimeMs?: number;
+  readonly maxHoldsPerPrincipal?: number;
+  /** Makes hold ids; default 128 random bits, URL-safe base64. Tests may pass their own. */
+  readonly newHoldId?: () => string;
 }
 
 interface QueuedChange {
-  readonly command: SeatCommand;
+  readonly command: StoreCommand;
   readonly deadline: number | undefined;
   readonly resolve: (outcome: CommandOutcome) => void;
   readonly reject: (error: unknown) => void;
@@ -63,26 +117,51 @@ interface QueuedChange {
 
 /** Observations of the write path, for metrics. */
 export interface BatchObserver {
-  (batch: { readonly size: number; readonly commitMs: number }): void;
+  (batch: { readonly size: number; readonly commitMs: number; readonly outcomes: readonly ObservedOutcome[] }): void;
+}
+
+/** One decided command, as metrics see it. */
+export interface ObservedOutcome {
+  readonly kind: StoreCommand["kind"];
+  readonly ok: boolean;
+  readonly reason: string | undefined;
+  readonly replayed: boolean;
+}
+
+/** 128 random bits: a hold id nobody can guess. */
+function randomHoldId(): string {
+  return randomBytes(16).toString("base64url");
 }
 
 /**
- * The booking rules over a store: validation, ownership, and one guarded path
- * for every change.
+ * The booking rules over a store: validation, ownership, holds, shows, and
+ * one guarded path for every change.
  *
  * Changes queue behind one mutex. Whoever holds it takes every change queued
  * so far (up to maxBatchSize) into one store batch, so requests that arrive
  * while a commit is in progress share the next transaction and its fsync
- * (group commit). Each change is still decided on its own.
+ * (group commit). Each change is still decided on its own, by the store,
+ * with the shared rules, at the moment its batch commits.
  */
 export class BookingCore {
   readonly defaultShowId: string;
   readonly maxSeatsPerRequest: number;
   readonly #store: SeatStore;
-  readonly #shows: ReadonlyMap<string, ShowDefinition>;
+  readonly #configuredShows: readonly ShowDefinition[];
   readonly #admins: ReadonlySet<string>;
   readonly #maxBatchSize: number;
   readonly #maxQueuedChanges: number;
+  readonly #maxSeatsPerShow: number;
+  readonly #defaultHoldTtlMs: number;
+  readonly #maxHoldTtlMs: number;
+  readonly #maxHoldLifetimeMs: number;
+  readonly #maxHoldsPerPrincipal: number;
+  readonly #newHoldId: () => string;
+  /**
+   * Seat counts of shows seen, for early validation only: the store decides
+   * with the current count, so a stale entry can only cost a re-read.
+   */
+  readonly #knownTotals = new Map<string, number>();
   readonly #mutex = new Mutex();
   #queue: QueuedChange[] = [];
   #observer: BatchObserver | undefined;
@@ -107,21 +186,33 @@ export class BookingCore {
     const first = options.shows[0];
     if (first === undefined) throw new TypeError("at least one show must be configured");
     this.#store = options.store;
-    this.#shows = new Map(options.shows.map((show) => [show.id, show]));
+    this.#configuredShows = options.shows;
     this.defaultShowId = options.defaultShowId ?? first.id;
-    if (!this.#shows.has(this.defaultShowId)) {
+    if (!options.shows.some((show) => show.id === this.defaultShowId)) {
       throw new TypeError(`the default show "${this.defaultShowId}" is not among the configured shows`);
     }
     this.#admins = new Set(options.admins ?? []);
-    this.maxSeatsPerRequest = options.maxSeatsPerRequest ?? 64;
-    this.#maxBatchSize = options.maxBatchSize ?? 256;
-    this.#maxQueuedChanges = options.maxQueuedChanges ?? 4096;
+    this.maxSeatsPerRequest = options.maxSeatsPerRequest ?? CORE_DEFAULTS.maxSeatsPerRequest;
+    this.#maxBatchSize = options.maxBatchSize ?? CORE_DEFAULTS.maxBatchSize;
+    this.#maxQueuedChanges = options.maxQueuedChanges ?? CORE_DEFAULTS.maxQueuedChanges;
+    this.#maxSeatsPerShow = options.maxSeatsPerShow ?? CORE_DEFAULTS.maxSeatsPerShow;
+    this.#defaultHoldTtlMs = options.defaultHoldTtlMs ?? CORE_DEFAULTS.defaultHoldTtlMs;
+    this.#maxHoldTtlMs = options.maxHoldTtlMs ?? CORE_DEFAULTS.maxHoldTtlMs;
+    this.#maxHoldLifetimeMs = options.maxHoldLifetimeMs ?? CORE_DEFAULTS.maxHoldLifetimeMs;
+    this.#maxHoldsPerPrincipal = options.maxHoldsPerPrincipal ?? CORE_DEFAULTS.maxHoldsPerPrincipal;
+    this.#newHoldId = options.newHoldId ?? randomHoldId;
   }
 
-  /** Creates a core and makes sure the store holds every configured show. */
+  /**
+   * Creates a core and makes sure the store holds every configured show.
+   * Resolves the core and the configured shows whose stored seat count
+   * differs from the configuration (they were resized at run time, and were
+   * left as they are).
+   */
   static async open(options: BookingCoreOptions): Promise<BookingCore> {
     const core = new BookingCore(options);
-    await options.store.ensureShows(options.shows);
+    const stored = await options.store.ensureShows(options.shows);
+    for (const show of stored) core.#knownTotals.set(show.id, show.totalSeats);
     return core;
   }
 
@@ -130,9 +221,9 @@ export class BookingCore {
     return this.#store.kind;
   }
 
-  /** The configured shows. */
+  /** The shows configured at start (--shows). Shows created at run time are listed by {@link listShows}. */
   get shows(): readonly ShowDefinition[] {
-    return [...this.#shows.values()];
+    return this.#configuredShows;
   }
 
   /** How many changes wait for the store right now. */
@@ -151,23 +242,172 @@ export class BookingCore {
   }
 
   /** Books every seat for the caller, or none. Resolves after commit. */
-  book(request: SeatChangeRequest, context: CallContext): Promise<SeatChange> {
-    return this.#change("book", request, context);
+  async book(request: SeatChangeRequest, context: CallContext): Promise<SeatChange> {
+    return this.#seatChange("book", request, context);
   }
 
-  /** Releases seats the caller (or, for admins, anyone) holds, or none. */
-  cancel(request: SeatChangeRequest, context: CallContext): Promise<SeatChange> {
-    return this.#change("cancel", request, context);
+  /** Releases seats the caller (or, for admins, anyone) booked, or none. */
+  async cancel(request: SeatChangeRequest, context: CallContext): Promise<SeatChange> {
+    return this.#seatChange("cancel", request, context);
+  }
+
+  /** Holds every seat for the caller, or none, for a limited time. */
+  async hold(request: HoldRequest, context: CallContext): Promise<HoldChange> {
+    const showId = this.#showIdOf(request.showId);
+    const seats = await this.#validSeats(showId, request.seats);
+    validateRequestId(request.requestId, showId);
+    const ttlMs = validateTtl(request.ttlMs, this.#defaultHoldTtlMs, this.#maxHoldTtlMs, showId);
+    const subject = { showId, requestId: request.requestId, maxHoldsPerPrincipal: this.#maxHoldsPerPrincipal };
+    const applied = await this.#apply(
+      {
+        kind: "hold",
+        showId,
+        seats,
+        holdId: this.#newHoldId(),
+        ttlMs,
+        maxHoldsPerPrincipal: this.#maxHoldsPerPrincipal,
+        ...this.#who(context, request.requestId),
+      },
+      context,
+      subject,
+    );
+    return { hold: requireHold(applied), replayed: applied.replayed };
+  }
+
+  /** Moves a live hold's expiry to now + TTL, capped at its creation plus the maximum lifetime. */
+  async extendHold(request: ExtendRequest, context: CallContext): Promise<HoldChange> {
+    validateHoldId(request.holdId);
+    validateRequestId(request.requestId, "");
+    const ttlMs = validateTtl(request.ttlMs, this.#defaultHoldTtlMs, this.#maxHoldTtlMs, "");
+    const applied = await this.#apply(
+      {
+        kind: "extend",
+        holdId: request.holdId,
+        ttlMs,
+        maxLifetimeMs: this.#maxHoldLifetimeMs,
+        ...this.#who(context, request.requestId),
+      },
+      context,
+      { showId: "", requestId: request.requestId, holdId: request.holdId },
+    );
+    return { hold: requireHold(applied), replayed: applied.replayed };
+  }
+
+  /** Books exactly the held seats for the hold's owner, atomically. */
+  async confirmHold(request: HoldActionRequest, context: CallContext): Promise<SeatChange & { readonly holdId: string }> {
+    validateHoldId(request.holdId);
+    validateRequestId(request.requestId, "");
+    const applied = await this.#apply(
+      { kind: "confirm", holdId: request.holdId, ...this.#who(context, request.requestId) },
+      context,
+      { showId: "", requestId: request.requestId, holdId: request.holdId },
+    );
+    const hold = requireHold(applied);
+    return { showId: hold.showId, seats: hold.seats, owner: hold.owner, replayed: applied.replayed, holdId: hold.holdId };
+  }
+
+  /** Frees a live hold's seats (its owner, or an admin). */
+  async releaseHold(request: HoldActionRequest, context: CallContext): Promise<HoldChange> {
+    validateHoldId(request.holdId);
+    validateRequestId(request.requestId, "");
+    const applied = await this.#apply(
+      { kind: "release", holdId: request.holdId, ...this.#who(context, request.requestId) },
+      context,
+      { showId: "", requestId: request.requestId, holdId: request.holdId },
+    );
+    return { hold: requireHold(applied), replayed: applied.replayed };
+  }
+
+  /** Reads a hold (its owner, or an admin); to anyone else it does not exist. */
+  async getHold(holdId: string, context: CallContext): Promise<HoldRecord> {
+    validateHoldId(holdId);
+    const hold = await this.#read(() => this.#store.getHold(holdId), "");
+    if (hold === undefined || (hold.owner !== context.principal && !this.isAdmin(context.principal))) {
+      throw refusalFailure({ showId: "", requestId: "", holdId }, { ok: false, reason: "HOLD_NOT_FOUND", seats: [], replayed: false });
+    }
+    return hold;
+  }
+
+  /** Creates a show (admins only). */
+  async createShow(request: CreateShowRequest, context: CallContext): Promise<ShowChange> {
+    this.#requireAdmin(context, "create a show", request.showId);
+    validateNewShow(request, this.#maxSeatsPerShow);
+    validateRequestId(request.requestId, request.showId);
+    const applied = await this.#apply(
+      {
+        kind: "create-show",
+        showId: request.showId,
+        totalSeats: request.totalSeats,
+        displayName: request.displayName,
+        ...this.#who(context, request.requestId),
+      },
+      context,
+      { showId: request.showId, requestId: request.requestId },
+    );
+    const show = requireShow(applied);
+    this.#knownTotals.set(show.id, show.totalSeats);
+    return { show, replayed: applied.replayed };
+  }
+
+  /** Closes a show to sales (admins only); cancels and listings still work. */
+  async closeShow(request: { readonly showId: string; readonly requestId: string }, context: CallContext): Promise<ShowChange> {
+    const showId = this.#showIdOf(request.showId);
+    this.#requireAdmin(context, "close a show", showId);
+    validateRequestId(request.requestId, showId);
+    const applied = await this.#apply(
+      { kind: "close-show", showId, ...this.#who(context, request.requestId) },
+      context,
+      { showId, requestId: request.requestId },
+    );
+    return { show: requireShow(applied), replayed: applied.replayed };
+  }
+
+  /** Changes a show's seat count (admins only); never drops a booked or held seat. */
+  async resizeShow(
+    request: { readonly showId: string; readonly totalSeats: number; readonly requestId: string },
+    context: CallContext,
+  ): Promise<ShowChange> {
+    const showId = this.#showIdOf(request.showId);
+    this.#requireAdmin(context, "resize a show", showId);
+    validateTotalSeats(request.totalSeats, this.#maxSeatsPerShow, showId);
+    validateRequestId(request.requestId, showId);
+    const applied = await this.#apply(
+      { kind: "resize-show", showId, totalSeats: request.totalSeats, ...this.#who(context, request.requestId) },
+      context,
+      { showId, requestId: request.requestId },
+    );
+    const show = requireShow(applied);
+    this.#knownTotals.set(show.id, show.totalSeats);
+    return { show, replayed: applied.replayed };
+  }
+
+  /** One show with its counts. */
+  async getShow(showId: string): Promise<ShowRecord> {
+    const id = this.#showIdOf(showId);
+    const show = await this.#read(() => this.#store.getShow(id), id);
+    if (show === undefined) throw showNotFound(id);
+    this.#knownTotals.set(show.id, show.totalSeats);
+    return show;
+  }
+
+  /** A page of shows in id order. */
+  async listShows(request: { readonly pageSize: number; readonly pageToken: string }): Promise<ShowPage> {
+    const limit = validatePageSize(request.pageSize);
+    const afterId = decodePageToken(request.pageToken);
+    // One more than asked says whether another page follows.
+    const shows = await this.#read(() => this.#store.listShows(afterId, limit + 1), "");
+    const page = shows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { shows: page, nextPageToken: shows.length > limit && last !== undefined ? encodePageToken(last.id) : "" };
   }
 
   /** A consistent snapshot of a show's seats, read from the store. */
   async available(showId: string): Promise<ShowSnapshot> {
-    const show = this.#resolveShow(showId);
-    try {
-      return await this.#store.snapshot(show.id);
-    } catch (error) {
-      throw storeFailure(error, show.id);
-    }
+    const id = this.#showIdOf(showId);
+    const snapshot = await this.#read(() => this.#store.snapshot(id), id);
+    if (snapshot === undefined) throw showNotFound(id);
+    this.#knownTotals.set(id, snapshot.totalSeats);
+    return snapshot;
   }
 
   /** Waits for queued changes, then closes the store. */
@@ -178,29 +418,72 @@ export class BookingCore {
     await this.#store.close();
   }
 
-  async #change(kind: CommandKind, request: SeatChangeRequest, context: CallContext): Promise<SeatChange> {
-    const show = this.#resolveShow(request.showId);
-    const seats = validateSeats(show, request.seats, this.maxSeatsPerRequest);
-    validateRequestId(request.requestId, show.id);
-    const command: SeatCommand = {
-      kind,
-      showId: show.id,
-      seats,
-      principal: context.principal,
-      isAdmin: this.#admins.has(context.principal),
-      requestId: request.requestId,
-    };
-    const outcome = await this.#enqueue(command, context.deadline);
-    if (!outcome.ok) throw refusalError(command, outcome);
-    return { showId: show.id, seats: outcome.seats, owner: context.principal, replayed: outcome.replayed };
+  async #seatChange(kind: "book" | "cancel", request: SeatChangeRequest, context: CallContext): Promise<SeatChange> {
+    const showId = this.#showIdOf(request.showId);
+    const seats = await this.#validSeats(showId, request.seats);
+    validateRequestId(request.requestId, showId);
+    const applied = await this.#apply(
+      { kind, showId, seats, ...this.#who(context, request.requestId) },
+      context,
+      { showId, requestId: request.requestId },
+    );
+    return { showId, seats: applied.seats, owner: context.principal, replayed: applied.replayed };
   }
 
-  #enqueue(command: SeatCommand, deadline: number | undefined): Promise<CommandOutcome> {
+  /**
+   * Checks the seat list, against the show's seat count as last seen. A seat
+   * beyond that count re-reads the show first (it may have grown through
+   * another instance), so the answer names every bad seat at once; the store
+   * checks the count again when it decides.
+   */
+  async #validSeats(showId: string, seats: readonly number[]): Promise<number[]> {
+    let total = this.#knownTotals.get(showId);
+    if (total === undefined || seats.some((seat) => seat > (total ?? 0))) {
+      const show = await this.#read(() => this.#store.getShow(showId), showId);
+      if (show === undefined) throw showNotFound(showId);
+      total = show.totalSeats;
+      this.#knownTotals.set(showId, total);
+    }
+    return validateSeats({ id: showId, totalSeats: total }, seats, this.maxSeatsPerRequest);
+  }
+
+  #who(context: CallContext, requestId: string) {
+    return { principal: context.principal, isAdmin: this.#admins.has(context.principal), requestId };
+  }
+
+  #requireAdmin(context: CallContext, what: string, showId: string): void {
+    if (this.#admins.has(context.principal)) return;
+    throw new BookingFailure(`only an admin may ${what}; ${context.principal} is not one`, { reason: "ADMIN_ONLY", showId });
+  }
+
+  #showIdOf(showId: string): string {
+    return showId === "" ? this.defaultShowId : showId;
+  }
+
+  async #read<T>(read: () => Promise<T>, showId: string): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      throw storeFailure(error, showId, "read");
+    }
+  }
+
+  async #apply(command: StoreCommand, context: CallContext, subject: RefusalSubject): Promise<Applied> {
+    const outcome = await this.#enqueue(command, context.deadline);
+    if (!outcome.ok) {
+      // A refused confirm names the hold's show once the store knows it.
+      throw refusalFailure(subject, outcome);
+    }
+    return outcome;
+  }
+
+  #enqueue(command: StoreCommand, deadline: number | undefined): Promise<CommandOutcome> {
+    const showId = "showId" in command ? command.showId : "";
     if (this.#queue.length >= this.#maxQueuedChanges) {
       return Promise.reject(
         new BookingFailure(`the server is busy: ${this.#queue.length} changes are waiting; retry shortly`, {
           reason: "OVERLOADED",
-          showId: command.showId,
+          showId,
           retryDelayMs: 50,
         }),
       );
@@ -221,7 +504,7 @@ export class BookingCore {
         change.reject(
           new BookingFailure("the request's deadline passed before it reached the store; nothing was changed", {
             reason: "DEADLINE_EXCEEDED",
-            showId: change.command.showId,
+            showId: "showId" in change.command ? change.command.showId : "",
           }),
         );
       } else {
@@ -234,63 +517,61 @@ export class BookingCore {
     try {
       outcomes = await this.#store.applyBatch(batch.map((change) => change.command));
     } catch (error) {
-      for (const change of batch) change.reject(storeFailure(error, change.command.showId));
+      for (const change of batch) {
+        change.reject(storeFailure(error, "showId" in change.command ? change.command.showId : "", "write"));
+      }
       return;
     }
-    this.#observer?.({ size: batch.length, commitMs: performance.now() - started });
+    this.#observer?.({
+      size: batch.length,
+      commitMs: performance.now() - started,
+      outcomes: outcomes.map((outcome, index) => ({
+        kind: batch[index]?.command.kind ?? "book",
+        ok: outcome.ok,
+        reason: outcome.ok ? undefined : outcome.reason,
+        replayed: outcome.replayed,
+      })),
+    });
     batch.forEach((change, index) => {
       const outcome = outcomes[index];
       if (outcome === undefined) change.reject(new Error("the store returned fewer outcomes than commands"));
       else change.resolve(outcome);
     });
   }
+}
 
-  #resolveShow(showId: string): ShowDefinition {
-    const id = showId === "" ? this.defaultShowId : showId;
-    const show = this.#shows.get(id);
-    if (show === undefined) {
-      // Echo a bounded prefix: a 60 KiB id must not come back 60 KiB long.
-      const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
-      throw new BookingFailure(`show "${shown}" does not exist on this server`, {
-        reason: "SHOW_NOT_FOUND",
-        showId: shown,
-      });
-    }
-    return show;
-  }
+function requireHold(applied: Applied): HoldRecord {
+  if (applied.hold === undefined) throw new Error("the store applied a hold command without returning the hold");
+  return applied.hold;
+}
+
+function requireShow(applied: Applied): ShowRecord {
+  if (applied.show === undefined) throw new Error("the store applied a show command without returning the show");
+  return applied.show;
+}
+
+function showNotFound(showId: string): BookingFailure {
+  // Echo a bounded prefix: a 60 KiB id must not come back 60 KiB long.
+  const shown = showId.length > 64 ? `${showId.slice(0, 64)}…` : showId;
+  return new BookingFailure(`show "${shown}" does not exist on this server`, { reason: "SHOW_NOT_FOUND", showId: shown });
 }
 
 /**
- * An unreachable store is the client's to retry (with the same request id,
- * which settles whether the change happened); anything else stays an
- * unexpected error.
+ * An unreachable store is the client's to retry; anything else stays an
+ * unexpected error. A write's outcome is unknown then (retry with the same
+ * request id, which settles it); a read changed nothing.
  */
-function storeFailure(error: unknown, showId: string): unknown {
+function storeFailure(error: unknown, showId: string, access: "read" | "write"): unknown {
   if (!isStoreUnavailable(error)) return error;
-  const failure = new BookingFailure(
-    "the booking store is unreachable; the change may or may not have been applied, retry with the same request_id",
-    { reason: "STORE_UNAVAILABLE", showId, retryDelayMs: 200 },
-  );
+  const advice =
+    access === "write"
+      ? "the change may or may not have been applied, retry with the same request_id"
+      : "nothing was read; retry shortly";
+  const failure = new BookingFailure(`the booking store is unreachable; ${advice}`, {
+    reason: "STORE_UNAVAILABLE",
+    showId,
+    retryDelayMs: 200,
+  });
   failure.cause = error;
   return failure;
-}
-
-function refusalError(command: SeatCommand, refusal: Refusal): BookingFailure {
-  const facts = { reason: refusal.reason, showId: command.showId, seats: refusal.seats };
-  const seats = describeSeats(refusal.seats);
-  const show = `show "${command.showId}"`;
-  const plural = refusal.seats.length > 1;
-  switch (refusal.reason) {
-    case "SEAT_ALREADY_BOOKED":
-      return new BookingFailure(`${seats} of ${show} ${plural ? "are" : "is"} already booked`, facts);
-    case "SEAT_NOT_BOOKED":
-      return new BookingFailure(`${seats} of ${show} ${plural ? "are" : "is"} not booked`, facts);
-    case "SEAT_NOT_OWNED":
-      return new BookingFailure(`${seats} of ${show} ${plural ? "are" : "is"} booked by another principal`, facts);
-    case "REQUEST_ID_REUSED":
-      return new BookingFailure(
-        `request_id "${command.requestId}" was already used for a different request; use a new id for a new request`,
-        { ...facts, violations: [{ field: "request_id", description: "already used for a different request" }] },
-      );
-  }
 }

@@ -6,7 +6,8 @@ export type FailureReason =
   | "INVALID_SEATS"
   | "TOO_MANY_SEATS"
   | "INVALID_REQUEST_ID"
-  | "SHOW_NOT_FOUND"
+  | "INVALID_ARGUMENT"
+  | "ADMIN_ONLY"
   | "OVERLOADED"
   | "DEADLINE_EXCEEDED"
   | "STORE_UNAVAILABLE";
@@ -28,6 +29,8 @@ export interface BookingFailureFacts {
   readonly violations?: readonly FieldViolation[];
   /** For OVERLOADED: how long the client should wait before retrying. */
   readonly retryDelayMs?: number;
+  /** The hold at fault, for hold reasons. */
+  readonly holdId?: string;
 }
 
 /**
@@ -42,6 +45,7 @@ export class BookingFailure extends Error {
   readonly seats: readonly number[];
   readonly violations: readonly FieldViolation[];
   readonly retryDelayMs: number | undefined;
+  readonly holdId: string | undefined;
 
   constructor(message: string, facts: BookingFailureFacts) {
     super(message);
@@ -50,6 +54,7 @@ export class BookingFailure extends Error {
     this.seats = facts.seats ?? [];
     this.violations = facts.violations ?? [];
     this.retryDelayMs = facts.retryDelayMs;
+    this.holdId = facts.holdId;
   }
 }
 

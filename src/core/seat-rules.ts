@@ -1,66 +1,86 @@
-import type { CommandOutcome, SeatCommand } from "./seat-store.js";
+import type { CommandOutcome, HoldCommand, Refusal, SeatCommand, ShowState } from "./seat-store.js";
+
+/** What a store knows about one seat when it decides a command. */
+export interface SeatView {
+  /** The principal who booked it; undefined when not booked. */
+  readonly owner: string | undefined;
+  /** The hold on it, live or lapsed; undefined when none is recorded. */
+  readonly hold: { readonly holdId: string; readonly expiresAt: number } | undefined;
+}
+
+/** The show a command names, as the store sees it inside its transaction. */
+export interface ShowView {
+  readonly totalSeats: number;
+  readonly state: ShowState;
+}
+
+const FREE: SeatView = { owner: undefined, hold: undefined };
+
+/** True when a recorded hold still holds its seat at `now`: expiry is exclusive. */
+export function isHoldLive(hold: SeatView["hold"], now: number): boolean {
+  return hold !== undefined && hold.expiresAt > now;
+}
 
 /**
- * Decides a command against the current owners of its seats, without
- * changing anything. Every store shares these rules, so that `memory`,
- * `sqlite` and `postgres` refuse exactly the same requests.
- *
- * Booking needs every seat free. Cancelling needs every seat booked, and held
- * by the caller unless the caller is an admin. When several rules fail, the
- * order above decides which one is reported, and every seat that breaks it is
- * named.
+ * Checks the show a seat command names: it must exist, contain every seat,
+ * and (to book or hold) be open. Returns the refusal, or undefined when the
+ * seat rules may decide. Cancels work in a closed show.
  */
-export function decideCommand(
-  command: SeatCommand,
-  ownerOf: (seat: number) => string | undefined,
+export function checkShow(command: SeatCommand | HoldCommand, show: ShowView | undefined): Refusal | undefined {
+  if (show === undefined) return { ok: false, reason: "SHOW_NOT_FOUND", seats: [], replayed: false };
+  const beyond = command.seats.filter((seat) => seat > show.totalSeats);
+  if (beyond.length > 0) {
+    return { ok: false, reason: "SEATS_OUT_OF_RANGE", seats: beyond, replayed: false, totalSeats: show.totalSeats };
+  }
+  if (command.kind !== "cancel" && show.state === "closed") {
+    return { ok: false, reason: "SHOW_CLOSED", seats: [], replayed: false };
+  }
+  return undefined;
+}
+
+/**
+ * Decides a book, hold or cancel against the current state of its seats,
+ * without changing anything.
+ *
+ * Booking or holding needs every seat unbooked (SEAT_ALREADY_BOOKED) and not
+ * held by a live hold, the caller's own included: a holder confirms instead
+ * (SEAT_HELD, retry after the last of those holds lapses). Cancelling needs
+ * every seat booked, and owned by the caller unless the caller is an admin.
+ * When several rules fail, the order above decides which one is reported,
+ * and every seat that breaks it is named.
+ */
+export function decideSeatCommand(
+  command: SeatCommand | HoldCommand,
+  seatAt: (seat: number) => SeatView | undefined,
+  now: number,
 ): CommandOutcome {
-  if (command.kind === "book") {
-    const taken = command.seats.filter((seat) => ownerOf(seat) !== undefined);
+  const view = (seat: number): SeatView => seatAt(seat) ?? FREE;
+  if (command.kind === "book" || command.kind === "hold") {
+    const taken = command.seats.filter((seat) => view(seat).owner !== undefined);
     if (taken.length > 0) {
       return { ok: false, reason: "SEAT_ALREADY_BOOKED", seats: taken, replayed: false };
     }
+    let lastExpiry = 0;
+    const held = command.seats.filter((seat) => {
+      const hold = view(seat).hold;
+      if (!isHoldLive(hold, now)) return false;
+      lastExpiry = Math.max(lastExpiry, hold?.expiresAt ?? 0);
+      return true;
+    });
+    if (held.length > 0) {
+      return { ok: false, reason: "SEAT_HELD", seats: held, replayed: false, retryDelayMs: lastExpiry - now };
+    }
     return { ok: true, seats: command.seats, replayed: false };
   }
-  const free = command.seats.filter((seat) => ownerOf(seat) === undefined);
+  const free = command.seats.filter((seat) => view(seat).owner === undefined);
   if (free.length > 0) {
     return { ok: false, reason: "SEAT_NOT_BOOKED", seats: free, replayed: false };
   }
   if (!command.isAdmin) {
-    const othersSeats = command.seats.filter((seat) => ownerOf(seat) !== command.principal);
+    const othersSeats = command.seats.filter((seat) => view(seat).owner !== command.principal);
     if (othersSeats.length > 0) {
       return { ok: false, reason: "SEAT_NOT_OWNED", seats: othersSeats, replayed: false };
     }
   }
   return { ok: true, seats: command.seats, replayed: false };
-}
-
-/**
- * The identity of a command for idempotency: a retry must repeat the same
- * kind, show and seats. Principal and request id are the lookup key, so they
- * are not part of it.
- */
-export function commandFingerprint(command: SeatCommand): string {
-  return `${command.kind}:${command.showId}:${command.seats.join(",")}`;
-}
-
-/** The outcome as stored beside an idempotency key. */
-export function encodeOutcome(outcome: CommandOutcome): string {
-  return outcome.ok
-    ? JSON.stringify({ ok: true, seats: outcome.seats })
-    : JSON.stringify({ ok: false, reason: outcome.reason, seats: outcome.seats });
-}
-
-/** Reads a stored outcome back, marked as replayed. */
-export function decodeReplayedOutcome(stored: string): CommandOutcome {
-  const parsed = JSON.parse(stored) as
-    | { ok: true; seats: number[] }
-    | { ok: false; reason: Exclude<CommandOutcome, { ok: true }>["reason"]; seats: number[] };
-  return parsed.ok
-    ? { ok: true, seats: parsed.seats, replayed: true }
-    : { ok: false, reason: parsed.reason, seats: parsed.seats, replayed: true };
-}
-
-/** The refusal for a request id reused with a different command. */
-export function requestIdReused(command: SeatCommand): CommandOutcome {
-  return { ok: false, reason: "REQUEST_ID_REUSED", seats: command.seats, replayed: false };
 }

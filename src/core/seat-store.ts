@@ -1,72 +1,190 @@
 /**
  * The contract between the booking core and the places bookings live.
  *
- * A store knows seats, owners and idempotency records; it knows nothing of
- * gRPC or protobuf, and it does not throw for refused commands: a refusal is
- * data ({@link Refusal}) that the core turns into a typed error.
+ * A store knows shows, seats, owners, holds and idempotency records; it knows
+ * nothing of gRPC or protobuf, and it does not throw for refused commands: a
+ * refusal is data ({@link Refusal}) that the core turns into a typed failure.
+ * Every store decides with the same rules (seat-rules.ts, hold-rules.ts,
+ * show-rules.ts), so that `memory`, `sqlite` and `postgres` refuse exactly the
+ * same requests.
  */
 
-/** A show as configured: an id and seats numbered 1..totalSeats. */
+/** A show as configured at start (--shows): an id and seats numbered 1..totalSeats. */
 export interface ShowDefinition {
   readonly id: string;
   readonly totalSeats: number;
+  /** A name for people; "" when none. */
+  readonly displayName?: string;
 }
 
-/** What a command does to its seats. */
-export type CommandKind = "book" | "cancel";
+/** Whether a show sells seats. */
+export type ShowState = "open" | "closed";
 
-/**
- * One validated request to change seats. The core has already checked the
- * show exists and that `seats` are in range, unique and sorted ascending.
- */
-export interface SeatCommand {
-  readonly kind: CommandKind;
+/** A show as stored, with its counts at the moment it was read. */
+export interface ShowRecord {
+  readonly id: string;
+  readonly displayName: string;
+  readonly totalSeats: number;
+  readonly state: ShowState;
+  /** Epoch ms. */
+  readonly createdAt: number;
+  readonly bookedCount: number;
+  /** Seats held by live holds. */
+  readonly heldCount: number;
+}
+
+/** Where a hold is in its life; "expired" is an active hold whose time ran out. */
+export type HoldState = "active" | "confirmed" | "released" | "expired";
+
+/** A time-limited claim on seats of one show. */
+export interface HoldRecord {
+  readonly holdId: string;
   readonly showId: string;
-  /** Ascending, unique, each in 1..totalSeats. */
+  /** Ascending. */
   readonly seats: readonly number[];
-  /** Who asks: the owner of booked seats, and whose seats may be cancelled. */
+  readonly owner: string;
+  /** Epoch ms, by the clock that decides expiry. */
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly state: HoldState;
+}
+
+/** Who asks, and the key that makes a retry safe. */
+interface CommandBase {
+  /** Who asks: the owner of what is booked or held, and whose seats may be cancelled. */
   readonly principal: string;
-  /** Admins may cancel any principal's seats. */
+  /** Admins may cancel any seats and release any hold. */
   readonly isAdmin: boolean;
   /** The client's idempotency key; "" when the call is not idempotent. */
   readonly requestId: string;
 }
 
+/**
+ * Book or cancel seats. The core has already checked that `seats` are whole
+ * numbers >= 1, unique, sorted ascending and not too many; the store checks
+ * them against the show.
+ */
+export interface SeatCommand extends CommandBase {
+  readonly kind: "book" | "cancel";
+  readonly showId: string;
+  readonly seats: readonly number[];
+}
+
+/** Hold seats for `ttlMs` (validated by the core) under a fresh, random id. */
+export interface HoldCommand extends CommandBase {
+  readonly kind: "hold";
+  readonly showId: string;
+  readonly seats: readonly number[];
+  readonly holdId: string;
+  readonly ttlMs: number;
+  /** Live holds the principal may have, this one included. */
+  readonly maxHoldsPerPrincipal: number;
+}
+
+/** Act on an existing hold. */
+export interface HoldActionCommand extends CommandBase {
+  readonly kind: "confirm" | "release";
+  readonly holdId: string;
+}
+
+/** Move a live hold's expiry to now + ttlMs, capped at createdAt + maxLifetimeMs. */
+export interface ExtendCommand extends CommandBase {
+  readonly kind: "extend";
+  readonly holdId: string;
+  readonly ttlMs: number;
+  readonly maxLifetimeMs: number;
+}
+
+/** Create a show (admins only; the core checks). */
+export interface CreateShowCommand extends CommandBase {
+  readonly kind: "create-show";
+  readonly showId: string;
+  readonly totalSeats: number;
+  readonly displayName: string;
+}
+
+/** Close a show (admins only). */
+export interface CloseShowCommand extends CommandBase {
+  readonly kind: "close-show";
+  readonly showId: string;
+}
+
+/** Change a show's number of seats (admins only). */
+export interface ResizeShowCommand extends CommandBase {
+  readonly kind: "resize-show";
+  readonly showId: string;
+  readonly totalSeats: number;
+}
+
+/** Every change a store applies; each goes through the core's one guarded path. */
+export type StoreCommand =
+  | SeatCommand
+  | HoldCommand
+  | HoldActionCommand
+  | ExtendCommand
+  | CreateShowCommand
+  | CloseShowCommand
+  | ResizeShowCommand;
+
+/** The kind of a command. */
+export type CommandKind = StoreCommand["kind"];
+
 /** Why a store refused a command. Stable strings: they are stored and sent. */
 export type RefusalReason =
   | "SEAT_ALREADY_BOOKED"
+  | "SEAT_HELD"
   | "SEAT_NOT_BOOKED"
   | "SEAT_NOT_OWNED"
-  | "REQUEST_ID_REUSED";
+  | "SEATS_OUT_OF_RANGE"
+  | "REQUEST_ID_REUSED"
+  | "SHOW_NOT_FOUND"
+  | "SHOW_CLOSED"
+  | "SHOW_EXISTS"
+  | "SHOW_SHRINK_BLOCKED"
+  | "HOLD_NOT_FOUND"
+  | "HOLD_EXPIRED"
+  | "HOLD_CONFIRMED"
+  | "HOLD_RELEASED"
+  | "TOO_MANY_HOLDS";
 
 /** A refused command: nothing of it was applied. */
 export interface Refusal {
   readonly ok: false;
   readonly reason: RefusalReason;
-  /** The offending seats, ascending. */
+  /** The offending seats, ascending (empty when no seat is at fault). */
   readonly seats: readonly number[];
   /** True when this repeats a stored outcome for the same request id. */
   readonly replayed: boolean;
+  /** SEAT_HELD: ms until the last of the offending holds lapses. */
+  readonly retryDelayMs?: number;
+  /** SEATS_OUT_OF_RANGE and SHOW_SHRINK_BLOCKED: the show's seat count. */
+  readonly totalSeats?: number;
 }
 
 /** An applied command. */
 export interface Applied {
   readonly ok: true;
-  /** The seats booked or released, ascending. */
+  /** The seats booked, released, held or confirmed, ascending (empty for show commands). */
   readonly seats: readonly number[];
   /** True when this repeats a stored outcome for the same request id. */
   readonly replayed: boolean;
+  /** Hold commands: the hold after the change. */
+  readonly hold?: HoldRecord;
+  /** Show commands: the show after the change. */
+  readonly show?: ShowRecord;
 }
 
 /** The outcome of one command in a batch. */
 export type CommandOutcome = Applied | Refusal;
 
-/** A consistent view of one show. */
+/** A consistent view of one show's seats. */
 export interface ShowSnapshot {
   readonly showId: string;
   readonly totalSeats: number;
   readonly bookedCount: number;
-  /** Free seat numbers, ascending. */
+  /** Seats held by live holds. */
+  readonly heldCount: number;
+  /** Free seat numbers (neither booked nor held), ascending. */
   readonly available: readonly number[];
 }
 
@@ -78,17 +196,18 @@ export interface SeatBooking {
   readonly requestId: string;
 }
 
-/** A durable (or, for `memory`, volatile) home for seats. */
+/** A durable (or, for `memory`, volatile) home for shows, seats and holds. */
 export interface SeatStore {
   /** A short name for logs and metrics: "memory", "sqlite", "postgres". */
   readonly kind: string;
 
   /**
-   * Creates the configured shows that do not exist yet. A show that exists
-   * with a different number of seats is an error: renumbering seats under
-   * existing bookings would lose them.
+   * Creates the configured shows that do not exist yet and returns every one
+   * as stored. A show that exists is left as it is, even when its seat count
+   * differs from the configuration: it may have been resized at run time,
+   * and a start must never shrink or overwrite a show.
    */
-  ensureShows(shows: readonly ShowDefinition[]): Promise<void>;
+  ensureShows(shows: readonly ShowDefinition[]): Promise<ShowRecord[]>;
 
   /**
    * Applies commands in order. Each command is all-or-nothing on its own: one
@@ -100,13 +219,26 @@ export interface SeatStore {
    * A command with a request id that the same principal used before gets the
    * stored outcome (with `replayed: true`) when the command is the same, and a
    * REQUEST_ID_REUSED refusal when it differs.
+   *
+   * Hold expiry is decided here, by the store's clock, at the moment each
+   * command is decided: the injected clock for memory and SQLite, the
+   * database's for PostgreSQL.
    */
-  applyBatch(commands: readonly SeatCommand[]): Promise<CommandOutcome[]>;
+  applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]>;
 
-  /** A consistent snapshot of a show, read from the store itself. */
-  snapshot(showId: string): Promise<ShowSnapshot>;
+  /** A consistent snapshot of a show, read from the store itself; undefined for an unknown show. */
+  snapshot(showId: string): Promise<ShowSnapshot | undefined>;
 
-  /** Every booked seat of a show, ascending by seat. */
+  /** One show with its counts; undefined when unknown. */
+  getShow(showId: string): Promise<ShowRecord | undefined>;
+
+  /** Up to `limit` shows with ids greater than `afterId` ("" for the first page), by id. */
+  listShows(afterId: string, limit: number): Promise<ShowRecord[]>;
+
+  /** One hold, its state as of now by the store's clock; undefined when unknown. */
+  getHold(holdId: string): Promise<HoldRecord | undefined>;
+
+  /** Every booked seat of a show, ascending by seat. Throws for an unknown show. */
   bookings(showId: string): Promise<SeatBooking[]>;
 
   /** Flushes and closes. Further calls fail. */
@@ -122,7 +254,7 @@ export class StoreUnavailableError extends Error {
   override readonly name = "StoreUnavailableError";
 }
 
-/** True for {@link StoreUnavailableError}. */
+/** True for {@link StoreUnavailableError}, also from another copy of this module. */
 export function isStoreUnavailable(error: unknown): error is StoreUnavailableError {
-  return error instanceof StoreUnavailableError;
+  return error instanceof Error && error.name === "StoreUnavailableError";
 }
