@@ -1,12 +1,5 @@
-import { execFile } from "node:child_process";
-import { access, chown, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
-import { promisify } from "node:util";
-import pg from "pg";
-import { freePort } from "./free-port.js";
-
-const run = promisify(execFile);
+import type pg from "pg";
+import { startPostgresCluster, withPostgresClient } from "./postgres-cluster.js";
 
 /** One statement's share of the work, from pg_stat_statements. */
 export interface StatementFigures {
@@ -46,70 +39,36 @@ export interface ThrowawayPostgres {
 }
 
 /**
- * Starts a throwaway cluster: initdb in a temporary directory, trust
- * authentication, a free 127.0.0.1 port. Unlike the test clusters, fsync
- * and synchronous_commit stay ON: durability is what the benchmark
- * measures. As root, the tools run as the `postgres` user (PostgreSQL
- * refuses root). Resolves `{ missing }`, naming what is missing, when
- * PostgreSQL is not installed.
+ * Starts a throwaway cluster for one benchmark run (see
+ * startPostgresCluster: free port, `postgres` user as root, a watchdog).
+ * Unlike the test clusters, fsync and synchronous_commit stay ON:
+ * durability is what the benchmark measures. Resolves `{ missing }`,
+ * naming what is missing, when PostgreSQL is not installed.
  */
 export async function startThrowawayPostgres(): Promise<ThrowawayPostgres | { readonly missing: string }> {
-  const bin = await findBinaries();
-  if (bin === undefined) return { missing: "no PostgreSQL binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin" };
-  const dir = await mkdtemp(join(tmpdir(), "booking-bench-pg-"));
-  const data = join(dir, "data");
-  const owner = await postgresUser();
-  if (owner !== undefined) await chown(dir, owner.uid, owner.gid);
-  const tool = (name: string, args: string[]) =>
-    owner === undefined ? run(join(bin, name), args) : run("runuser", ["-u", "postgres", "--", join(bin, name), ...args]);
-  const stopCluster = async (): Promise<void> => {
-    await tool("pg_ctl", ["-D", data, "-m", "fast", "-w", "-t", "30", "stop"]).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  };
+  const cluster = await startPostgresCluster({
+    prefix: "booking-bench-pg-",
+    settings: [
+      "-c fsync=on -c synchronous_commit=on -c full_page_writes=on",
+      "-c max_connections=200 -c shared_buffers=256MB -c track_wal_io_timing=on",
+      // Per-statement timings (nested ones too) show where a batch's time goes.
+      "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all",
+    ],
+  });
+  if ("missing" in cluster) return cluster;
+  const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => withPostgresClient(cluster.adminUrl, work);
   try {
-    // --no-sync only skips initdb's own final flush; the server below runs with fsync on.
-    await tool("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
-    let port: number | undefined;
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 3 && port === undefined; attempt++) {
-      const candidate = await freePort();
-      const settings = [
-        `-k ${dir} -p ${candidate} -c listen_addresses=127.0.0.1`,
-        "-c fsync=on -c synchronous_commit=on -c full_page_writes=on",
-        "-c max_connections=200 -c shared_buffers=256MB -c track_wal_io_timing=on",
-        // Per-statement timings (nested ones too) show where a batch's time goes.
-        "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all",
-      ].join(" ");
-      try {
-        await tool("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-o", settings, "-w", "-t", "30", "start"]);
-        port = candidate;
-      } catch (error) {
-        lastError = error;
-      }
-    }
-    if (port === undefined) throw lastError;
-    const adminUrl = `postgresql://postgres@127.0.0.1:${port}/postgres`;
-    const admin = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        return await work(client);
-      } finally {
-        await client.end();
-      }
-    };
     const version = await admin(async (client) => {
       await client.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
       return (await client.query<{ v: string }>("SELECT version() AS v")).rows[0]?.v ?? "";
     });
-    const pid = Number((await readFile(join(data, "postmaster.pid"), "utf8")).split("\n")[0]);
     return {
       version,
-      pid,
+      pid: cluster.pid,
       async createDatabase(name) {
         if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`not a plain database name: ${name}`);
         await admin((client) => client.query(`CREATE DATABASE ${name}`));
-        return `postgresql://postgres@127.0.0.1:${port}/${name}`;
+        return cluster.urlOf(name);
       },
       async resetCounters() {
         await admin(async (client) => {
@@ -139,30 +98,11 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres | { re
           };
         });
       },
-      stop: stopCluster,
+      // A failed stop leaves the cluster to its watchdog; the run's figures are written either way.
+      stop: () => cluster.stop().catch(() => undefined),
     };
   } catch (error) {
-    await stopCluster();
+    await cluster.stop().catch(() => undefined);
     throw error;
   }
-}
-
-/** The directory holding initdb and pg_ctl: PATH first, then the newest Debian install. */
-async function findBinaries(): Promise<string | undefined> {
-  const candidates = (process.env["PATH"] ?? "").split(delimiter).filter((entry) => entry !== "");
-  const versions = await readdir("/usr/lib/postgresql").catch(() => [] as string[]);
-  versions.sort((a, b) => Number(b) - Number(a));
-  candidates.push(...versions.map((version) => `/usr/lib/postgresql/${version}/bin`));
-  for (const candidate of candidates) {
-    const found = await Promise.all(["initdb", "pg_ctl"].map((name) => access(join(candidate, name)).then(() => true, () => false)));
-    if (found.every(Boolean)) return candidate;
-  }
-  return undefined;
-}
-
-/** The postgres user's ids when we are root; undefined otherwise. */
-async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const [uid, gid] = await Promise.all([run("id", ["-u", "postgres"]), run("id", ["-g", "postgres"])]);
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
