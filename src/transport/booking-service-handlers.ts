@@ -1,6 +1,36 @@
 import { create } from "@bufbuild/protobuf";
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import {
+  CloseShowResponseSchema,
+  ConfirmHoldResponseSchema,
+  CreateShowResponseSchema,
+  ExtendHoldResponseSchema,
+  GetHoldResponseSchema,
+  GetShowResponseSchema,
+  HoldSeatsResponseSchema,
+  ListShowsResponseSchema,
+  ReleaseHoldResponseSchema,
+  ResizeShowResponseSchema,
+  type CloseShowRequest,
+  type CloseShowResponse,
+  type ConfirmHoldRequest,
+  type ConfirmHoldResponse,
+  type CreateShowRequest,
+  type CreateShowResponse,
+  type ExtendHoldRequest,
+  type ExtendHoldResponse,
+  type GetHoldRequest,
+  type GetHoldResponse,
+  type GetShowRequest,
+  type GetShowResponse,
+  type HoldSeatsRequest,
+  type HoldSeatsResponse,
+  type ListShowsRequest,
+  type ListShowsResponse,
+  type ReleaseHoldRequest,
+  type ReleaseHoldResponse,
+  type ResizeShowRequest,
+  type ResizeShowResponse,
   BookSeatsResponseSchema,
   CancelSeatsResponseSchema,
   ShowAvailableResponseSchema,
@@ -13,6 +43,12 @@ import {
 } from "../../gen/booking/v1/booking_pb.js";
 import type { BookingCore } from "../core/booking-core.js";
 import type { UnaryHandlers } from "./unary-handler.js";
+import { durationMs, holdMessage, showMessage } from "./wire-translation.js";
+
+/** The core's view of a call: who, and until when. */
+function callContext(context: { readonly principal: string; readonly deadline: number | undefined }) {
+  return { principal: context.principal, deadline: context.deadline };
+}
 
 /**
  * The BookingService methods: translate generated messages to core calls and
@@ -57,9 +93,66 @@ export function bookingServiceHandlers(core: BookingCore, handlers: UnaryHandler
           showId: snapshot.showId,
           totalSeats: snapshot.totalSeats,
           bookedCount: snapshot.bookedCount,
+          heldCount: snapshot.heldCount,
           availableSeats: [...snapshot.available],
         });
       },
+    ),
+    createShow: handlers.handler<CreateShowRequest, CreateShowResponse>("CreateShow", "write", async (request, context) => {
+      const change = await core.createShow(
+        { showId: request.showId, totalSeats: request.totalSeats, displayName: request.displayName, requestId: request.requestId },
+        callContext(context),
+      );
+      return create(CreateShowResponseSchema, { show: showMessage(change.show), replayed: change.replayed });
+    }),
+    getShow: handlers.handler<GetShowRequest, GetShowResponse>("GetShow", "read", async (request) =>
+      create(GetShowResponseSchema, { show: showMessage(await core.getShow(request.showId)) }),
+    ),
+    listShows: handlers.handler<ListShowsRequest, ListShowsResponse>("ListShows", "read", async (request) => {
+      const page = await core.listShows({ pageSize: request.pageSize, pageToken: request.pageToken });
+      return create(ListShowsResponseSchema, { shows: page.shows.map(showMessage), nextPageToken: page.nextPageToken });
+    }),
+    closeShow: handlers.handler<CloseShowRequest, CloseShowResponse>("CloseShow", "write", async (request, context) => {
+      const change = await core.closeShow({ showId: request.showId, requestId: request.requestId }, callContext(context));
+      return create(CloseShowResponseSchema, { show: showMessage(change.show) });
+    }),
+    resizeShow: handlers.handler<ResizeShowRequest, ResizeShowResponse>("ResizeShow", "write", async (request, context) => {
+      const change = await core.resizeShow(
+        { showId: request.showId, totalSeats: request.totalSeats, requestId: request.requestId },
+        callContext(context),
+      );
+      return create(ResizeShowResponseSchema, { show: showMessage(change.show) });
+    }),
+    holdSeats: handlers.handler<HoldSeatsRequest, HoldSeatsResponse>("HoldSeats", "write", async (request, context) => {
+      const change = await core.hold(
+        { showId: request.showId, seats: request.seats, requestId: request.requestId, ttlMs: durationMs(request.ttl) },
+        callContext(context),
+      );
+      return create(HoldSeatsResponseSchema, { hold: holdMessage(change.hold), replayed: change.replayed });
+    }),
+    extendHold: handlers.handler<ExtendHoldRequest, ExtendHoldResponse>("ExtendHold", "write", async (request, context) => {
+      const change = await core.extendHold(
+        { holdId: request.holdId, requestId: request.requestId, ttlMs: durationMs(request.ttl) },
+        callContext(context),
+      );
+      return create(ExtendHoldResponseSchema, { hold: holdMessage(change.hold) });
+    }),
+    confirmHold: handlers.handler<ConfirmHoldRequest, ConfirmHoldResponse>("ConfirmHold", "write", async (request, context) => {
+      const change = await core.confirmHold({ holdId: request.holdId, requestId: request.requestId }, callContext(context));
+      return create(ConfirmHoldResponseSchema, {
+        showId: change.showId,
+        seats: [...change.seats],
+        owner: change.owner,
+        replayed: change.replayed,
+        holdId: change.holdId,
+      });
+    }),
+    releaseHold: handlers.handler<ReleaseHoldRequest, ReleaseHoldResponse>("ReleaseHold", "write", async (request, context) => {
+      const change = await core.releaseHold({ holdId: request.holdId, requestId: request.requestId }, callContext(context));
+      return create(ReleaseHoldResponseSchema, { hold: holdMessage(change.hold) });
+    }),
+    getHold: handlers.handler<GetHoldRequest, GetHoldResponse>("GetHold", "read", async (request, context) =>
+      create(GetHoldResponseSchema, { hold: holdMessage(await core.getHold(request.holdId, callContext(context))) }),
     ),
   };
 }
