@@ -2,21 +2,19 @@ import { openSqliteDatabase } from "./sqlite-binding.js";
 import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
 import { DEFAULT_REQUEST_ID_RETENTION_MS } from "../core/idempotency.js";
 import { migrateSqlite } from "./sqlite-migrations.js";
-import {
-  commandFingerprint,
-  decideCommand,
-  decodeReplayedOutcome,
-  encodeOutcome,
-  requestIdReused,
-} from "../core/seat-rules.js";
+import { commandFingerprint, decodeReplayedOutcome, encodeOutcome, requestIdReused } from "../core/idempotency.js";
+import { checkShow, decideSeatCommand } from "../core/seat-rules.js";
 import { freeSeats } from "../core/free-seats.js";
 import type {
   CommandOutcome,
+  HoldRecord,
   SeatBooking,
   SeatCommand,
   SeatStore,
   ShowDefinition,
+  ShowRecord,
   ShowSnapshot,
+  StoreCommand,
 } from "../core/seat-store.js";
 
 /** Options of {@link SqliteStore}. */
@@ -79,7 +77,8 @@ export class SqliteStore implements SeatStore {
   readonly #bookedSeats: Statement<[string], number>;
   readonly #bookingRows: Statement<[string], SeatBooking>;
   readonly #applyInTransaction: (commands: readonly SeatCommand[]) => CommandOutcome[];
-  readonly #readShow: (showId: string) => { totalSeats: number; booked: number[] };
+  readonly #showIdsAfter: Statement<[string, number], string>;
+  readonly #readShow: (showId: string) => { totalSeats: number; booked: number[] } | undefined;
   readonly #readBookings: (showId: string) => SeatBooking[];
 
   private constructor(options: SqliteStoreOptions) {
@@ -150,10 +149,13 @@ export class SqliteStore implements SeatStore {
     });
     this.#applyInTransaction = (commands) => apply.immediate(commands);
     // Read transactions: the seat count and the seats come from the same moment.
-    this.#readShow = db.transaction((showId: string) => ({
-      totalSeats: this.#requireShow(showId),
-      booked: this.#bookedSeats.all(showId),
-    }));
+    this.#showIdsAfter = db
+      .prepare<[string, number], string>("SELECT show_id FROM shows WHERE show_id > ? ORDER BY show_id LIMIT ?")
+      .pluck();
+    this.#readShow = db.transaction((showId: string) => {
+      const totalSeats = this.#showSeats.get(showId);
+      return totalSeats === undefined ? undefined : { totalSeats, booked: this.#bookedSeats.all(showId) };
+    });
     this.#readBookings = db.transaction((showId: string) => {
       this.#requireShow(showId);
       return this.#bookingRows.all(showId);
@@ -169,35 +171,65 @@ export class SqliteStore implements SeatStore {
     return new SqliteStore(typeof options === "string" ? { path: options } : options);
   }
 
-  async ensureShows(shows: readonly ShowDefinition[]): Promise<void> {
+  async ensureShows(shows: readonly ShowDefinition[]): Promise<ShowRecord[]> {
     this.#assertOpen();
     this.#db
       .transaction(() => {
-        for (const show of shows) {
-          this.#insertShow.run(show.id, show.totalSeats);
-          const totalSeats = this.#showSeats.get(show.id);
-          if (totalSeats !== show.totalSeats) {
-            throw new Error(
-              `show "${show.id}" exists with ${totalSeats} seats, configured with ${show.totalSeats}`,
-            );
-          }
-          this.#totalSeats.set(show.id, totalSeats);
-        }
+        // A show that exists keeps its seat count: it may have been resized at run time.
+        for (const show of shows) this.#insertShow.run(show.id, show.totalSeats);
       })
       .immediate();
+    const records: ShowRecord[] = [];
+    for (const show of shows) {
+      const record = await this.getShow(show.id);
+      if (record !== undefined) records.push(record);
+    }
+    return records;
   }
 
-  async applyBatch(commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
+  async applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]> {
     this.#assertOpen();
     if (commands.length === 0) return [];
-    return this.#applyInTransaction(commands);
+    for (const command of commands) {
+      if (command.kind !== "book" && command.kind !== "cancel") {
+        // Temporary, until the holds and shows schema lands (issue 9).
+        throw new Error(`the SQLite store cannot apply "${command.kind}" commands yet`);
+      }
+    }
+    return this.#applyInTransaction(commands as readonly SeatCommand[]);
   }
 
-  async snapshot(showId: string): Promise<ShowSnapshot> {
+  async snapshot(showId: string): Promise<ShowSnapshot | undefined> {
     this.#assertOpen();
-    const { totalSeats, booked } = this.#readShow(showId);
+    const read = this.#readShow(showId);
+    if (read === undefined) return undefined;
+    const { totalSeats, booked } = read;
     const available = freeSeats(totalSeats, booked);
-    return { showId, totalSeats, bookedCount: booked.length, available };
+    return { showId, totalSeats, bookedCount: booked.length, heldCount: 0, available };
+  }
+
+  async getShow(showId: string): Promise<ShowRecord | undefined> {
+    this.#assertOpen();
+    const read = this.#readShow(showId);
+    if (read === undefined) return undefined;
+    // Temporary, until the holds and shows schema lands (issue 9): no names, states or holds yet.
+    return { id: showId, displayName: "", totalSeats: read.totalSeats, state: "open", createdAt: 0, bookedCount: read.booked.length, heldCount: 0 };
+  }
+
+  async listShows(afterId: string, limit: number): Promise<ShowRecord[]> {
+    this.#assertOpen();
+    const ids = this.#showIdsAfter.all(afterId, limit);
+    const records: ShowRecord[] = [];
+    for (const id of ids) {
+      const record = await this.getShow(id);
+      if (record !== undefined) records.push(record);
+    }
+    return records;
+  }
+
+  async getHold(_holdId: string): Promise<HoldRecord | undefined> {
+    this.#assertOpen();
+    return undefined;
   }
 
   async bookings(showId: string): Promise<SeatBooking[]> {
@@ -222,8 +254,9 @@ export class SqliteStore implements SeatStore {
           : requestIdReused(command);
       }
     }
-    this.#requireShow(command.showId);
-    const outcome = command.seats.length === 1 ? this.#applyOneSeat(command, now) : this.#applySeats(command, now);
+    const totalSeats = this.#showTotal(command.showId);
+    const refused = checkShow(command, totalSeats === undefined ? undefined : { totalSeats, state: "open" });
+    const outcome = refused ?? (command.seats.length === 1 ? this.#applyOneSeat(command, now) : this.#applySeats(command, now));
     if (remembered) {
       this.#saveRequest.run(command.principal, command.requestId, fingerprint, encodeOutcome(outcome), now);
     }
@@ -233,7 +266,7 @@ export class SqliteStore implements SeatStore {
   #applyOneSeat(command: SeatCommand, now: number): CommandOutcome {
     const seat = command.seats[0] as number;
     const owner = this.#ownerOfSeat.get(command.showId, seat);
-    const outcome = decideCommand(command, () => owner);
+    const outcome = decideSeatCommand(command, () => ({ owner, hold: undefined }), now);
     if (outcome.ok) {
       if (command.kind === "book") this.#bookSeat.run(command.showId, seat, command.principal, command.requestId, now);
       else this.#releaseSeat.run(command.showId, seat);
@@ -250,7 +283,7 @@ export class SqliteStore implements SeatStore {
       const owners = new Map(rows);
       ownerOf = (seat) => owners.get(seat);
     }
-    const outcome = decideCommand(command, ownerOf);
+    const outcome = decideSeatCommand(command, (seat) => ({ owner: ownerOf(seat), hold: undefined }), now);
     if (outcome.ok) {
       if (command.kind === "book") {
         this.#bookSeats.run(command.showId, command.principal, command.requestId, now, seatsJson);
@@ -261,13 +294,18 @@ export class SqliteStore implements SeatStore {
     return outcome;
   }
 
-  #requireShow(showId: string): number {
+  #showTotal(showId: string): number | undefined {
     let totalSeats = this.#totalSeats.get(showId);
     if (totalSeats === undefined) {
       totalSeats = this.#showSeats.get(showId);
-      if (totalSeats === undefined) throw new Error(`show "${showId}" is not in the store`);
-      this.#totalSeats.set(showId, totalSeats);
+      if (totalSeats !== undefined) this.#totalSeats.set(showId, totalSeats);
     }
+    return totalSeats;
+  }
+
+  #requireShow(showId: string): number {
+    const totalSeats = this.#showTotal(showId);
+    if (totalSeats === undefined) throw new Error(`show "${showId}" is not in the store`);
     return totalSeats;
   }
 
