@@ -1,68 +1,13 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { MemoryStore } from "../src/stores/memory-store.js";
-import { PostgresStore } from "../src/stores/postgres-store.js";
 import type { CommandOutcome, SeatCommand, SeatStore } from "../src/core/seat-store.js";
-import { SqliteStore } from "../src/stores/sqlite-store.js";
-import { startPostgres } from "./support/postgres-cluster.js";
+import { openStoreHarnesses } from "./support/store-harnesses.js";
 
-/** How a test opens stores: every `open` of one location reaches the same seats. */
-interface Location {
-  open(options?: { requestIdRetentionMs?: number; now?: () => number }): Promise<SeatStore>;
-}
-
-interface Harness {
-  readonly name: string;
-  /** Whether closing and reopening a location keeps its data. */
-  readonly durable: boolean;
-  /** How many stores may share one location at once (several server instances). */
-  readonly instances: number;
-  location(): Promise<Location>;
-}
-
-const postgres = await startPostgres();
-const dir = await mkdtemp(join(tmpdir(), "booking-store-contract-"));
-let files = 0;
-
-const harnesses: Harness[] = [
-  {
-    name: "MemoryStore",
-    durable: false,
-    instances: 1,
-    async location() {
-      return { open: async (options = {}) => new MemoryStore(options) };
-    },
-  },
-  {
-    name: "SqliteStore",
-    durable: true,
-    instances: 2,
-    async location() {
-      const path = join(dir, `store-${++files}.sqlite`);
-      return { open: async (options = {}) => SqliteStore.open({ path, ...options }) };
-    },
-  },
-  {
-    name: "PostgresStore",
-    durable: true,
-    instances: 3,
-    async location() {
-      const connectionString = await postgres!.createDatabase();
-      return { open: (options = {}) => PostgresStore.open({ connectionString, poolSize: 4, ...options }) };
-    },
-  },
-];
-
+const { harnesses, postgres, cleanup } = await openStoreHarnesses();
 const opened: SeatStore[] = [];
 afterEach(async () => {
   for (const store of opened.splice(0)) await store.close();
 });
-afterAll(async () => {
-  await postgres?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(cleanup);
 
 const alice = "spiffe://test/alice";
 const bob = "spiffe://test/bob";
@@ -92,12 +37,14 @@ for (const harness of harnesses) {
       return { store, location };
     }
 
-    it("creates configured shows once and refuses a show reconfigured with another seat count", async () => {
+    it("creates configured shows once and never shrinks or overwrites an existing one", async () => {
       const { store } = await fresh();
       await store.ensureShows([{ id: "main", totalSeats: 10 }, { id: "late", totalSeats: 3 }]);
-      expect(await store.snapshot("late")).toEqual({ showId: "late", totalSeats: 3, bookedCount: 0, available: [1, 2, 3] });
-      await expect(store.ensureShows([{ id: "main", totalSeats: 12 }])).rejects.toThrow(/"main" exists with 10 seats, configured with 12/);
-      await expect(store.snapshot("nowhere")).rejects.toThrow(/"nowhere"/);
+      expect(await store.snapshot("late")).toEqual({ showId: "late", totalSeats: 3, bookedCount: 0, heldCount: 0, available: [1, 2, 3] });
+      const [kept] = await store.ensureShows([{ id: "main", totalSeats: 4 }]);
+      expect(kept).toMatchObject({ id: "main", totalSeats: 10, state: "open" });
+      expect((await store.snapshot("main"))?.totalSeats).toBe(10);
+      expect(await store.snapshot("nowhere")).toBeUndefined();
       await expect(store.bookings("nowhere")).rejects.toThrow(/"nowhere"/);
     });
 
@@ -109,10 +56,11 @@ for (const harness of harnesses) {
         { seat: 3, owner: alice, requestId: "r-1" },
         { seat: 7, owner: bob, requestId: "" },
       ]);
-      expect(await store.snapshot("main")).toEqual({
+      expect(await store.snapshot("main"))!.toEqual({
         showId: "main",
         totalSeats: 10,
         bookedCount: 3,
+        heldCount: 0,
         available: [1, 4, 5, 6, 8, 9, 10],
       });
     });
@@ -121,7 +69,7 @@ for (const harness of harnesses) {
       const { store } = await fresh();
       await store.applyBatch([book(alice, [2, 3, 5])]);
       expect(await store.applyBatch([book(bob, [1, 2, 3, 4, 5])])).toEqual([refused("SEAT_ALREADY_BOOKED", [2, 3, 5])]);
-      expect((await store.snapshot("main")).available).toEqual([1, 4, 6, 7, 8, 9, 10]);
+      expect((await store.snapshot("main"))!.available).toEqual([1, 4, 6, 7, 8, 9, 10]);
       expect((await store.bookings("main")).map((booking) => booking.owner)).toEqual([alice, alice, alice]);
     });
 
@@ -193,7 +141,7 @@ for (const harness of harnesses) {
       expect(
         await store.applyBatch([book(alice, [5], "a-1"), book(alice, [5], "a-1"), book(alice, [6], "a-1"), book(bob, [5], "b-1"), book(bob, [5], "b-1")]),
       ).toEqual([applied([5]), applied([5], true), refused("REQUEST_ID_REUSED", [6]), refused("SEAT_ALREADY_BOOKED", [5]), refused("SEAT_ALREADY_BOOKED", [5], true)]);
-      expect((await store.snapshot("main")).bookedCount).toBe(1);
+      expect((await store.snapshot("main"))!.bookedCount).toBe(1);
     });
 
     it("refuses a request id reused for a different command with REQUEST_ID_REUSED", async () => {
@@ -203,7 +151,7 @@ for (const harness of harnesses) {
         refused("REQUEST_ID_REUSED", [2]),
         refused("REQUEST_ID_REUSED", [1]),
       ]);
-      expect((await store.snapshot("main")).bookedCount).toBe(1);
+      expect((await store.snapshot("main"))!.bookedCount).toBe(1);
     });
 
     it("keeps request ids per principal: bob may use alice's id", async () => {
@@ -231,7 +179,7 @@ for (const harness of harnesses) {
       const { store } = await fresh();
       await store.ensureShows([{ id: "arena", totalSeats: 100_000 }]);
       await store.applyBatch([book(alice, [1, 50_000, 100_000], "", "arena")]);
-      const snapshot = await store.snapshot("arena");
+      const snapshot = (await store.snapshot("arena"))!;
       expect(snapshot.totalSeats).toBe(100_000);
       expect(snapshot.bookedCount).toBe(3);
       expect(snapshot.available).toHaveLength(99_997);
@@ -299,7 +247,7 @@ for (const harness of harnesses) {
       expected.sort(([a], [b]) => a - b);
       for (const store of stores) {
         expect((await store.bookings("main")).map((booking) => [booking.seat, booking.owner])).toEqual(expected);
-        const snapshot = await store.snapshot("main");
+        const snapshot = (await store.snapshot("main"))!;
         expect(snapshot.bookedCount).toBe(expected.length);
         expect(snapshot.available.length + expected.length).toBe(10);
       }
