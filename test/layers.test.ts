@@ -48,6 +48,15 @@ const ALLOWED: Readonly<Partial<Record<Layer, readonly Layer[]>>> = {
   bin: ["bin", "cli", "client", ...SERVER_SIDE, "wire", ...GEN],
 };
 
+/**
+ * npm packages a server layer must not import: the core knows nothing of
+ * gRPC, protobuf or storage engines; the stores nothing of gRPC or protobuf.
+ */
+const FORBIDDEN_PACKAGES: Readonly<Partial<Record<Layer, readonly string[]>>> = {
+  core: ["@grpc/", "@bufbuild/", "grpc-health-check", "pg", "better-sqlite3", "pino", "prom-client"],
+  stores: ["@grpc/", "@bufbuild/", "grpc-health-check"],
+};
+
 /** The npm packages the SDK package may import at run time (besides node: built-ins). */
 const SDK_PACKAGES = ["@grpc/grpc-js", "@bufbuild/protobuf"];
 
@@ -92,6 +101,17 @@ function layerViolations(file: string, specifiers: readonly string[]): string[] 
     }
   }
   return faults;
+}
+
+/** The npm packages a server-layer file imports that its layer must not know. */
+function forbiddenPackages(file: string, specifiers: readonly string[]): string[] {
+  const layer = layerOf(file);
+  const forbidden = FORBIDDEN_PACKAGES[layer] ?? [];
+  return specifiers
+    .filter((specifier) =>
+      forbidden.some((name) => (name.endsWith("/") ? specifier.startsWith(name) : specifier === name || specifier.startsWith(`${name}/`))),
+    )
+    .map((specifier) => `${file} imports the npm package "${specifier}": ${layer} may not use ${forbidden.join(", ")}`);
 }
 
 /** The npm packages a file imports that the SDK may not depend on. */
@@ -179,6 +199,9 @@ describe("layers", () => {
     expect(layerViolations("bin/booking.ts", ["../src/main.js", "../cli/cli-commands.js"])).toEqual([]);
     expect(layerViolations("test/x.test.ts", ["../src/main.js", "../client/index.js"])).toEqual([]);
 
+    expect(forbiddenPackages("src/core/booking-core.ts", ["@grpc/grpc-js", "async-mutex", "node:crypto"])).toHaveLength(1);
+    expect(forbiddenPackages("src/stores/pg.ts", ["pg", "@bufbuild/protobuf/wkt"])).toHaveLength(1);
+    expect(forbiddenPackages("src/transport/x.ts", ["@grpc/grpc-js"])).toEqual([]);
     expect(foreignPackages("client/x.ts", ["pino", "@grpc/grpc-js", "@bufbuild/protobuf/wkt", "node:fs", "fs"])).toEqual([
       'client/x.ts imports the npm package "pino": the SDK may use only @grpc/grpc-js, @bufbuild/protobuf and node: built-ins',
     ]);
@@ -214,6 +237,11 @@ describe("layers", () => {
 
   it("has no import crossing a layer the wrong way", () => {
     const faults = checkedFiles.flatMap((file) => layerViolations(file, importsOf.get(file) ?? []));
+    expect(faults).toEqual([]);
+  });
+
+  it("keeps gRPC, protobuf and storage engines out of the core, and gRPC and protobuf out of the stores", () => {
+    const faults = checkedFiles.flatMap((file) => forbiddenPackages(file, importsOf.get(file) ?? []));
     expect(faults).toEqual([]);
   });
 
