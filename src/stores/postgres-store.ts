@@ -1,22 +1,26 @@
 import pg from "pg";
 import type { PoolClient } from "pg";
-import { DEFAULT_REQUEST_ID_RETENTION_MS, requestKey } from "../core/idempotency.js";
-import { migratePostgres } from "./postgres-migrations.js";
 import {
   commandFingerprint,
-  decideCommand,
   decodeReplayedOutcome,
+  DEFAULT_REQUEST_ID_RETENTION_MS,
   encodeOutcome,
   requestIdReused,
-} from "../core/seat-rules.js";
+  requestKey,
+} from "../core/idempotency.js";
+import { migratePostgres } from "./postgres-migrations.js";
+import { decideSeatCommand } from "../core/seat-rules.js";
 import { freeSeats } from "../core/free-seats.js";
 import type {
   CommandOutcome,
+  HoldRecord,
   SeatBooking,
   SeatCommand,
   SeatStore,
   ShowDefinition,
+  ShowRecord,
   ShowSnapshot,
+  StoreCommand,
 } from "../core/seat-store.js";
 import { StoreUnavailableError } from "../core/seat-store.js";
 
@@ -113,7 +117,7 @@ export class PostgresStore implements SeatStore {
     return store;
   }
 
-  async ensureShows(shows: readonly ShowDefinition[]): Promise<void> {
+  async ensureShows(shows: readonly ShowDefinition[]): Promise<ShowRecord[]> {
     this.#assertOpen();
     await this.#inTransaction(async (client) => {
       for (const show of shows) {
@@ -127,25 +131,29 @@ export class PostgresStore implements SeatStore {
             show.id,
             show.totalSeats,
           ]);
-          continue;
         }
-        const existing = await client.query<{ total_seats: number }>(
-          "SELECT total_seats FROM shows WHERE show_id = $1",
-          [show.id],
-        );
-        const totalSeats = existing.rows[0]?.total_seats;
-        if (totalSeats !== show.totalSeats) {
-          throw new Error(`show "${show.id}" exists with ${totalSeats} seats, configured with ${show.totalSeats}`);
-        }
+        // A show that exists is left as it is: it may have been resized at run time.
       }
       return true;
     });
+    const records: ShowRecord[] = [];
+    for (const show of shows) {
+      const record = await this.getShow(show.id);
+      if (record !== undefined) records.push(record);
+    }
+    return records;
   }
 
-  async applyBatch(commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
+  async applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]> {
     this.#assertOpen();
     if (commands.length === 0) return [];
-    return this.#applyBatch(commands).catch(rethrowUnavailable);
+    const seatCommands = commands.map((command) => {
+      if (command.kind !== "book" && command.kind !== "cancel") {
+        throw new Error(`the PostgreSQL store does not apply "${command.kind}" commands yet`);
+      }
+      return command;
+    });
+    return this.#applyBatch(seatCommands).catch(rethrowUnavailable);
   }
 
   async #applyBatch(commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
@@ -162,7 +170,7 @@ export class PostgresStore implements SeatStore {
     return this.#inTransaction((client) => this.#applyInTransaction(client, commands, now));
   }
 
-  async snapshot(showId: string): Promise<ShowSnapshot> {
+  async snapshot(showId: string): Promise<ShowSnapshot | undefined> {
     this.#assertOpen();
     // One statement, so one MVCC snapshot for the count and the seats.
     const result = await this.#pool
@@ -174,10 +182,43 @@ export class PostgresStore implements SeatStore {
       })
       .catch(rethrowUnavailable);
     const row = result.rows[0];
-    if (row === undefined) throw new Error(`show "${showId}" is not in the store`);
+    if (row === undefined) return undefined;
     const { total_seats: totalSeats, booked } = row;
     const available = freeSeats(totalSeats, booked);
-    return { showId, totalSeats, bookedCount: booked.length, available };
+    return { showId, totalSeats, bookedCount: booked.length, heldCount: 0, available };
+  }
+
+  async getShow(showId: string): Promise<ShowRecord | undefined> {
+    this.#assertOpen();
+    const result = await this.#pool
+      .query<{ show_id: string; total_seats: number; booked_count: number }>({
+        name: "get-show",
+        text: `SELECT show_id, total_seats, (SELECT count(*)::integer FROM seats s WHERE s.show_id = sh.show_id AND s.owner IS NOT NULL) AS booked_count
+               FROM shows sh WHERE show_id = $1`,
+        values: [showId],
+      })
+      .catch(rethrowUnavailable);
+    const row = result.rows[0];
+    return row === undefined ? undefined : showRecord(row);
+  }
+
+  async listShows(afterId: string, limit: number): Promise<ShowRecord[]> {
+    this.#assertOpen();
+    const result = await this.#pool
+      .query<{ show_id: string; total_seats: number; booked_count: number }>({
+        name: "list-shows",
+        text: `SELECT show_id, total_seats, (SELECT count(*)::integer FROM seats s WHERE s.show_id = sh.show_id AND s.owner IS NOT NULL) AS booked_count
+               FROM shows sh WHERE show_id COLLATE "C" > $1 ORDER BY show_id COLLATE "C" LIMIT $2`,
+        values: [afterId, limit],
+      })
+      .catch(rethrowUnavailable);
+    return result.rows.map(showRecord);
+  }
+
+  async getHold(_holdId: string): Promise<HoldRecord | undefined> {
+    this.#assertOpen();
+    // Holds arrive with schema version 3.
+    return undefined;
   }
 
   async bookings(showId: string): Promise<SeatBooking[]> {
@@ -374,12 +415,25 @@ async function runCommands(client: PoolClient, commands: readonly SeatCommand[])
     }
     const owners = new Map<number, string>();
     row.booked_seats.forEach((seat, at) => owners.set(seat, row.booked_owners[at] ?? ""));
-    const outcome = decideCommand(command, (seat) => owners.get(seat));
+    const outcome = decideSeatCommand(command, (seat) => ({ owner: owners.get(seat), hold: undefined }), 0);
     if (row.changed !== (outcome.ok ? command.seats.length : 0)) {
       throw new Error(`${command.kind} of seats ${command.seats.join(", ")} changed ${row.changed} rows, against the rules' verdict`);
     }
     return outcome;
   });
+}
+
+/** A show row as a ShowRecord (until schema version 3, every show is open and unnamed). */
+function showRecord(row: { show_id: string; total_seats: number; booked_count: number }): ShowRecord {
+  return {
+    id: row.show_id,
+    displayName: "",
+    totalSeats: row.total_seats,
+    state: "open",
+    createdAt: 0,
+    bookedCount: row.booked_count,
+    heldCount: 0,
+  };
 }
 
 /**
