@@ -17,10 +17,25 @@ import {
   type BookSeatsResponse,
   type CancelSeatsRequestSchema,
   type CancelSeatsResponse,
+  type CloseShowResponse,
+  type ConfirmHoldResponse,
+  type CreateShowRequestSchema,
+  type CreateShowResponse,
+  type ExtendHoldResponse,
+  type GetHoldResponse,
+  type GetShowResponse,
+  type HoldSeatsResponse,
+  type ListShowsRequestSchema,
+  type ListShowsResponse,
+  type ReleaseHoldResponse,
+  type ResizeShowRequestSchema,
+  type ResizeShowResponse,
+  type Show,
   type ShowAvailableRequestSchema,
   type ShowAvailableResponse,
 } from "../gen/booking/v1/booking_pb.js";
 import { BookingError } from "./booking-error.js";
+import { wireTtl, type ExtendHoldInit, type HoldSeatsInit } from "./hold-requests.js";
 import { callWithRetries, DEFAULT_RETRY_POLICY, type RetryEvent, type RetryPolicy } from "./call-retry.js";
 import { loadClientCredentials, type ClientTlsMaterial } from "./client-credentials.js";
 import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
@@ -101,6 +116,55 @@ export interface BookingClient {
     request?: MessageInitShape<typeof ShowAvailableRequestSchema>,
     options?: BookingCallOptions,
   ): Promise<ShowAvailableResponse>;
+  /** Opens a new show (admins only; PERMISSION_DENIED, ADMIN_ONLY, for anyone else). */
+  createShow(
+    request: MessageInitShape<typeof CreateShowRequestSchema>,
+    options?: BookingCallOptions,
+  ): Promise<CreateShowResponse>;
+  /** One show with its counts; `{}` (or an empty showId) reads the server's default show. */
+  getShow(request?: { readonly showId?: string | undefined }, options?: BookingCallOptions): Promise<GetShowResponse>;
+  /** One page of shows in id order; pass `nextPageToken` back as `pageToken` for the next. */
+  listShows(
+    request?: MessageInitShape<typeof ListShowsRequestSchema>,
+    options?: BookingCallOptions,
+  ): Promise<ListShowsResponse>;
+  /**
+   * Every show, in id order, fetching page after page as the loop asks for
+   * more. Each page is one call with its own deadline (`options.deadlineMs`);
+   * a failure rejects the loop's next step with a BookingError.
+   */
+  listAllShows(request?: { readonly pageSize?: number | undefined }, options?: BookingCallOptions): AsyncIterable<Show>;
+  /** Stops sales of a show (admins only); closing a closed show is a no-op. */
+  closeShow(
+    request: { readonly showId: string; readonly requestId?: string | undefined },
+    options?: BookingCallOptions,
+  ): Promise<CloseShowResponse>;
+  /** Changes a show's seat count (admins only); shrinking below a booked or held seat fails, naming them. */
+  resizeShow(
+    request: MessageInitShape<typeof ResizeShowRequestSchema>,
+    options?: BookingCallOptions,
+  ): Promise<ResizeShowResponse>;
+  /**
+   * Holds every requested seat for the caller until the hold's expire_time,
+   * or none (ALREADY_EXISTS names the taken seats; SEAT_HELD carries
+   * `retryDelayMs`, the time left on the hold in the way). The TTL is
+   * `ttlMs` or a Duration `ttl` (HoldTtl); neither means the server's default.
+   */
+  holdSeats(request: HoldSeatsInit, options?: BookingCallOptions): Promise<HoldSeatsResponse>;
+  /** Moves a live hold's expiry to now + TTL (capped by the server's maximum hold lifetime). Owner only. */
+  extendHold(request: ExtendHoldInit, options?: BookingCallOptions): Promise<ExtendHoldResponse>;
+  /** Books exactly the held seats for the hold's owner; answers like bookSeats. Owner only. */
+  confirmHold(
+    request: { readonly holdId: string; readonly requestId?: string | undefined },
+    options?: BookingCallOptions,
+  ): Promise<ConfirmHoldResponse>;
+  /** Frees a live hold's seats (its owner, or an admin). */
+  releaseHold(
+    request: { readonly holdId: string; readonly requestId?: string | undefined },
+    options?: BookingCallOptions,
+  ): Promise<ReleaseHoldResponse>;
+  /** Reads a hold (its owner, or an admin; NOT_FOUND, HOLD_NOT_FOUND, to anyone else). */
+  getHold(request: { readonly holdId: string }, options?: BookingCallOptions): Promise<GetHoldResponse>;
   /** Closes the channel. Calls in flight fail; later calls reject at once. */
   close(): void;
 }
@@ -184,18 +248,40 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
     );
   };
 
+  /** A write: one idempotency key (the caller's, or a fresh UUID) for every attempt. */
+  const write = (method: string, request: { readonly requestId?: string | undefined }, call: BookingCallOptions) => {
+    const requestId = idempotencyKey(request.requestId, call.requestId);
+    return unary(method, { ...request, requestId }, requestId, call);
+  };
+  const listShows = async (request: MessageInitShape<typeof ListShowsRequestSchema> = {}, call: BookingCallOptions = {}) =>
+    (await unary("ListShows", request, undefined, call)) as ListShowsResponse;
+
   return {
     address,
-    bookSeats: async (request, call = {}) => {
-      const requestId = idempotencyKey(request.requestId, call.requestId);
-      return (await unary("BookSeats", { ...request, requestId }, requestId, call)) as BookSeatsResponse;
-    },
-    cancelSeats: async (request, call = {}) => {
-      const requestId = idempotencyKey(request.requestId, call.requestId);
-      return (await unary("CancelSeats", { ...request, requestId }, requestId, call)) as CancelSeatsResponse;
-    },
+    bookSeats: async (request, call = {}) => (await write("BookSeats", request, call)) as BookSeatsResponse,
+    cancelSeats: async (request, call = {}) => (await write("CancelSeats", request, call)) as CancelSeatsResponse,
     showAvailable: async (request = {}, call = {}) =>
       (await unary("ShowAvailable", request, undefined, call)) as ShowAvailableResponse,
+    createShow: async (request, call = {}) => (await write("CreateShow", request, call)) as CreateShowResponse,
+    getShow: async (request = {}, call = {}) =>
+      (await unary("GetShow", { showId: request.showId ?? "" }, undefined, call)) as GetShowResponse,
+    listShows,
+    listAllShows: (request = {}, call = {}) => allShows(listShows, request.pageSize ?? 0, call),
+    closeShow: async (request, call = {}) => (await write("CloseShow", request, call)) as CloseShowResponse,
+    resizeShow: async (request, call = {}) => (await write("ResizeShow", request, call)) as ResizeShowResponse,
+    holdSeats: async (request, call = {}) => {
+      const { showId, seats, requestId } = request;
+      const wire = { showId: showId ?? "", seats: [...seats], requestId, ttl: wireTtl(request) };
+      return (await write("HoldSeats", wire, call)) as HoldSeatsResponse;
+    },
+    extendHold: async (request, call = {}) => {
+      const wire = { holdId: request.holdId, requestId: request.requestId, ttl: wireTtl(request) };
+      return (await write("ExtendHold", wire, call)) as ExtendHoldResponse;
+    },
+    confirmHold: async (request, call = {}) => (await write("ConfirmHold", request, call)) as ConfirmHoldResponse,
+    releaseHold: async (request, call = {}) => (await write("ReleaseHold", request, call)) as ReleaseHoldResponse,
+    getHold: async (request, call = {}) =>
+      (await unary("GetHold", { holdId: request.holdId }, undefined, call)) as GetHoldResponse,
     close: () => {
       closed = true;
       client.close();
@@ -225,6 +311,20 @@ function invoke(
       signal.addEventListener("abort", onAbort, { once: true });
     }
   });
+}
+
+/** Every show, page after page, until a page has no next_page_token. */
+async function* allShows(
+  listShows: (request: MessageInitShape<typeof ListShowsRequestSchema>, call: BookingCallOptions) => Promise<ListShowsResponse>,
+  pageSize: number,
+  call: BookingCallOptions,
+): AsyncGenerator<Show, void, undefined> {
+  let pageToken = "";
+  do {
+    const page = await listShows({ pageSize, pageToken }, call);
+    yield* page.shows;
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
 }
 
 /** The caller's key (from the call options or the request), else a fresh UUID. */

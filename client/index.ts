@@ -32,11 +32,36 @@ export {
   type PemSource,
 } from "./client-credentials.js";
 export { formatSeatRanges, parseSeatList, SeatListError, isSeatListError } from "./seat-list.js";
+export { type DurationInit, type ExtendHoldInit, type HoldSeatsInit, type HoldTtl } from "./hold-requests.js";
 export type {
   BookSeatsRequest,
   BookSeatsResponse,
   CancelSeatsRequest,
   CancelSeatsResponse,
+  CloseShowRequest,
+  CloseShowResponse,
+  ConfirmHoldRequest,
+  ConfirmHoldResponse,
+  CreateShowRequest,
+  CreateShowResponse,
+  ExtendHoldRequest,
+  ExtendHoldResponse,
+  GetHoldRequest,
+  GetHoldResponse,
+  GetShowRequest,
+  GetShowResponse,
+  Hold,
+  HoldSeatsRequest,
+  HoldSeatsResponse,
+  ListShowsRequest,
+  ListShowsResponse,
+  ReleaseHoldRequest,
+  ReleaseHoldResponse,
+  ResizeShowRequest,
+  ResizeShowResponse,
+  Show,
   ShowAvailableRequest,
   ShowAvailableResponse,
 } from "../gen/booking/v1/booking_pb.js";
+/** The states of a Show and a Hold, as values to compare with (`hold.state === HoldState.ACTIVE`). */
+export { HoldState, ShowState } from "../gen/booking/v1/booking_pb.js";
