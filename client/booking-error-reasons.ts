@@ -22,7 +22,10 @@ export const BOOKING_ERROR_REASONS = [
   "INVALID_ARGUMENT",
   /** INVALID_ARGUMENT: no seats, seat 0, or a seat repeated in one request. */
   "INVALID_SEATS",
-  /** INVALID_ARGUMENT: seats beyond the show's last seat. */
+  /**
+   * INVALID_ARGUMENT: seats beyond the show's last seat. A store's reason: the
+   * server now reports it as INVALID_SEATS, but may send it as is.
+   */
   "SEATS_OUT_OF_RANGE",
   /** INVALID_ARGUMENT: more seats than the per-request maximum. */
   "TOO_MANY_SEATS",
