@@ -57,6 +57,9 @@ export interface ServiceLaunch {
  * event-loop period (prom-client resets its delay histogram on every
  * scrape). A scrape also reads every show's seats for the booking_seats
  * gauge, which costs the server about a millisecond per 100,000 seats.
+ * Tests start `booking serve` with test/support/server-process.ts instead,
+ * which reads the JSON log through a pipe; here the log goes straight to a
+ * file, so the measuring process spends nothing on it.
  */
 export async function startBookingService(launch: ServiceLaunch): Promise<TargetProcess> {
   let lastError: unknown;

@@ -75,7 +75,7 @@ describe("SQLite store under kill -9", () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
       running = false;
-      server.child.kill("SIGKILL");
+      server.kill("SIGKILL");
       await server.exited;
       await Promise.all(loops);
     }

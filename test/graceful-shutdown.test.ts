@@ -53,7 +53,7 @@ describe("SIGTERM", () => {
     });
     while (acknowledged.length < 200) await new Promise((resolve) => setImmediate(resolve));
     stopping = true;
-    server.child.kill("SIGTERM");
+    server.kill("SIGTERM");
     const exitCode = await server.exited;
     await Promise.all(loops);
     for (const client of clients) client.close();

@@ -50,7 +50,7 @@ describe("a booking whose reply is lost", () => {
   it("is replayed, not repeated, when the SDK retries it with the same request id after a crash", async () => {
     const database = join(dir, "booking.sqlite");
     const first = await serve(database);
-    const port = Number(first.address.split(":").pop());
+    const port = first.port;
     const proxy = await TcpProxy.start(port);
     const client = createBookingClient({
       address: `127.0.0.1:${proxy.port}`,
@@ -66,7 +66,7 @@ describe("a booking whose reply is lost", () => {
       const booking = client.bookSeats({ seats: [7, 8] });
       // The commit happens; its reply is lost; then the server dies.
       await committed(database, 7);
-      first.child.kill("SIGKILL");
+      first.kill("SIGKILL");
       await first.exited;
       proxy.resetConnections();
       proxy.dropReplies = false;

@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { BookingCoreOptions } from "../../src/core/booking-core.js";
 import type { BookingServerOptions } from "../../src/transport/booking-server.js";
+import { startNodeProcess } from "./node-process.js";
 import { createTestPki, DEV_PRINCIPALS, writeTestPki, type TestPki } from "./test-pki.js";
 
 /** What the server process is started with (JSON on its command line). */
@@ -60,7 +59,9 @@ const REPOSITORY = fileURLToPath(new URL("../../", import.meta.url));
 /**
  * Starts abuse-server-main.ts under tsx with a fresh test PKI: shows main
  * (100 seats) and small (5) unless given, admin = the dev admin. The process
- * is a real server on 127.0.0.1:0; stop() must be called in teardown.
+ * is a real server on 127.0.0.1:0; stop() must be called in teardown. Not
+ * `booking serve` (startServerProcess) because the heap after a full GC can
+ * only be read inside the process.
  */
 export async function startAbuseServerProcess(options: AbuseServerProcessOptions = {}): Promise<AbuseServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), "abuse-server-"));
@@ -79,47 +80,39 @@ export async function startAbuseServerProcess(options: AbuseServerProcessOptions
     },
     server: options.server ?? {},
   };
-  const child = spawn(process.execPath, ["--import", "tsx", ENTRY, JSON.stringify(config)], {
-    cwd: REPOSITORY,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const replies: ((line: Record<string, unknown>) => void)[] = [];
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    lines.on("line", (text) => {
-      const line = JSON.parse(text) as Record<string, unknown>;
-      if (typeof line["port"] === "number") resolve(line["port"]);
-      else replies.shift()?.(line);
-    });
-    void exited.then(() => reject(new Error(`the abuse server exited before listening: ${stderr.trim()}`)));
-  }).catch(async (error: unknown) => {
+  const server = await startNodeProcess(
+    ["--import", "tsx", ENTRY, JSON.stringify(config)],
+    {
+      cwd: REPOSITORY,
+      stdin: true,
+      name: "the abuse server",
+      onLine: (line) => {
+        if (typeof line["port"] !== "number") replies.shift()?.(line);
+      },
+    },
+    (line) => (typeof line["port"] === "number" ? line["port"] : undefined),
+  ).catch(async (error: unknown) => {
     await rm(dir, { recursive: true, force: true });
     throw error;
   });
+  const port = server.ready;
   return {
     address: `127.0.0.1:${port}`,
     pki,
-    pid: childPid(child),
+    pid: server.pid,
     memory: () =>
       new Promise<MemoryFigures>((resolve) => {
         replies.push((line) => resolve(line["memory"] as MemoryFigures));
-        child.stdin?.write("memory\n");
+        server.child.stdin?.write("memory\n");
       }),
     stop: async () => {
-      child.stdin?.end();
+      server.child.stdin?.end();
       // Draining takes at most the server's 1 s grace; a hung process is killed.
-      const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
+      const kill = setTimeout(() => server.kill("SIGKILL"), 10_000);
+      await server.exited;
       clearTimeout(kill);
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-function childPid(child: ChildProcess): number {
-  if (child.pid === undefined) throw new Error("the abuse server process did not start");
-  return child.pid;
 }
