@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { PoolClient } from "pg";
+import { freeSeats } from "../core/free-seats.js";
 import {
   commandFingerprint,
   decodeReplayedOutcome,
@@ -8,14 +9,10 @@ import {
   requestIdReused,
   requestKey,
 } from "../core/idempotency.js";
-import { migratePostgres } from "./postgres-migrations.js";
-import { decideSeatCommand } from "../core/seat-rules.js";
-import { freeSeats } from "../core/free-seats.js";
 import type {
   CommandOutcome,
   HoldRecord,
   SeatBooking,
-  SeatCommand,
   SeatStore,
   ShowDefinition,
   ShowRecord,
@@ -23,6 +20,10 @@ import type {
   StoreCommand,
 } from "../core/seat-store.js";
 import { StoreUnavailableError } from "../core/seat-store.js";
+import { runBatch } from "./postgres-batch.js";
+import { readHold } from "./postgres-hold-actions.js";
+import { migratePostgres } from "./postgres-migrations.js";
+import { insertShow, readShow, readShows } from "./postgres-show-commands.js";
 
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
@@ -32,7 +33,11 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
   /** How long request ids are remembered (default 24 h). */
   readonly requestIdRetentionMs?: number;
-  /** The clock, in ms, used for request-id ages; tests move it. */
+  /**
+   * The clock, in ms, used for request-id ages only; tests move it. Hold
+   * expiry ignores it: the database's clock decides, so that instances whose
+   * clocks disagree agree on which holds are alive.
+   */
   readonly now?: () => number;
 }
 
@@ -43,36 +48,26 @@ const PURGE_INTERVAL_MS = 60_000;
 /** serialization_failure and deadlock_detected: the transaction changed nothing and may run again. */
 const RETRYABLE_SQLSTATES = new Set(["40001", "40P01"]);
 
-/** What apply_seat_commands reports for one command. */
-interface CommandRow {
-  /** Rows the conditional UPDATE changed: all of the command's seats, or none. */
-  readonly changed: number;
-  /** Seat rows found: fewer than asked means an unknown show or seat. */
-  readonly found_seats: number;
-  /** Booked seats among the asked ones, ascending, and their owners, as locked before the change. */
-  readonly booked_seats: number[];
-  readonly booked_owners: string[];
-}
-
 interface StoredRequest {
   readonly fingerprint: string;
   readonly outcome: string;
 }
 
 /**
- * Seats in PostgreSQL, for several server instances sharing one database: the
- * database, not this process, keeps a seat from being booked twice. Nothing
- * is cached; every decision reads rows locked in the same transaction.
+ * Shows, seats and holds in PostgreSQL, for several server instances sharing
+ * one database: the database, not this process, keeps a seat from being
+ * booked or held twice. Nothing is cached; every decision reads rows locked
+ * in the same transaction, and hold expiry is decided by the database's
+ * clock: each batch reads now() (its transaction's start) once, decides
+ * every command at it and writes timestamps from it.
  *
  * A batch is ONE transaction (one commit for all the commands the core
- * queued) and costs a fixed number of round trips, not one per command: the
- * commands run in order inside the schema's apply_seat_commands function. It
- * first locks every seat the batch touches in (show, seat) order, so
- * concurrent batches from other instances wait for each other instead of
- * deadlocking; then each command reads its locked seats' owners and updates
- * all of them or none, so no savepoint is needed and a refused command never
- * disturbs the others. The verdict is the shared rules' (decideCommand) on
- * those owners, checked against what the function changed.
+ * queued), with the locks of every transaction taken in one global order
+ * (see runBatch in postgres-batch.ts). Book, cancel and hold commands run in
+ * one round trip inside the schema's apply_seat_commands function, which
+ * changes a command's seats only when the shared rules allow it; the verdict
+ * is the shared rules' (seat-rules.ts, hold-rules.ts, show-rules.ts) on what
+ * the function found, checked against what it changed.
  *
  * Idempotency records are written in the same transaction; if another
  * instance committed the same (principal, request id) meanwhile, the primary
@@ -119,44 +114,27 @@ export class PostgresStore implements SeatStore {
 
   async ensureShows(shows: readonly ShowDefinition[]): Promise<ShowRecord[]> {
     this.#assertOpen();
-    await this.#inTransaction(async (client) => {
+    return this.#inTransaction(async (client) => {
+      const now = await transactionNow(client);
+      const records: ShowRecord[] = [];
       for (const show of shows) {
-        const created = await client.query(
-          "INSERT INTO shows (show_id, total_seats) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING show_id",
-          [show.id, show.totalSeats],
-        );
-        if (created.rowCount === 1) {
-          // Every seat row in one statement, however large the show.
-          await client.query("INSERT INTO seats (show_id, seat) SELECT $1, g FROM generate_series(1, $2::int) AS g", [
-            show.id,
-            show.totalSeats,
-          ]);
-        }
         // A show that exists is left as it is: it may have been resized at run time.
+        await insertShow(client, { id: show.id, totalSeats: show.totalSeats, displayName: show.displayName ?? "" }, now);
+        const record = await readShow(client, show.id);
+        if (record === undefined) throw new Error(`show "${show.id}" is not in the store after creating it`);
+        records.push(record);
       }
-      return true;
-    });
-    const records: ShowRecord[] = [];
-    for (const show of shows) {
-      const record = await this.getShow(show.id);
-      if (record !== undefined) records.push(record);
-    }
-    return records;
+      return records;
+    }).catch(rethrowUnavailable);
   }
 
   async applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]> {
     this.#assertOpen();
     if (commands.length === 0) return [];
-    const seatCommands = commands.map((command) => {
-      if (command.kind !== "book" && command.kind !== "cancel") {
-        throw new Error(`the PostgreSQL store does not apply "${command.kind}" commands yet`);
-      }
-      return command;
-    });
-    return this.#applyBatch(seatCommands).catch(rethrowUnavailable);
+    return this.#applyBatch(commands).catch(rethrowUnavailable);
   }
 
-  async #applyBatch(commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
+  async #applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]> {
     const now = this.#now();
     if (now >= this.#nextPurgeAt) {
       this.#nextPurgeAt = now + PURGE_INTERVAL_MS;
@@ -172,53 +150,42 @@ export class PostgresStore implements SeatStore {
 
   async snapshot(showId: string): Promise<ShowSnapshot | undefined> {
     this.#assertOpen();
-    // One statement, so one MVCC snapshot for the count and the seats.
+    // One statement, so one MVCC snapshot and one now() for the count and the seats.
     const result = await this.#pool
-      .query<{ total_seats: number; booked: number[] }>({
+      .query<{ total_seats: number; booked: number[]; held: number[] }>({
         name: "snapshot",
-        text: `SELECT total_seats, array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NOT NULL ORDER BY seat) AS booked
-             FROM shows WHERE show_id = $1`,
+        text: `SELECT total_seats,
+                 array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NOT NULL ORDER BY seat) AS booked,
+                 array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NULL AND hold_expires_at > now() ORDER BY seat) AS held
+               FROM shows WHERE show_id = $1`,
         values: [showId],
       })
       .catch(rethrowUnavailable);
     const row = result.rows[0];
     if (row === undefined) return undefined;
-    const { total_seats: totalSeats, booked } = row;
-    const available = freeSeats(totalSeats, booked);
-    return { showId, totalSeats, bookedCount: booked.length, heldCount: 0, available };
+    const { total_seats: totalSeats, booked, held } = row;
+    return {
+      showId,
+      totalSeats,
+      bookedCount: booked.length,
+      heldCount: held.length,
+      available: freeSeats(totalSeats, mergeAscending(booked, held)),
+    };
   }
 
   async getShow(showId: string): Promise<ShowRecord | undefined> {
     this.#assertOpen();
-    const result = await this.#pool
-      .query<{ show_id: string; total_seats: number; booked_count: number }>({
-        name: "get-show",
-        text: `SELECT show_id, total_seats, (SELECT count(*)::integer FROM seats s WHERE s.show_id = sh.show_id AND s.owner IS NOT NULL) AS booked_count
-               FROM shows sh WHERE show_id = $1`,
-        values: [showId],
-      })
-      .catch(rethrowUnavailable);
-    const row = result.rows[0];
-    return row === undefined ? undefined : showRecord(row);
+    return readShow(this.#pool, showId).catch(rethrowUnavailable);
   }
 
   async listShows(afterId: string, limit: number): Promise<ShowRecord[]> {
     this.#assertOpen();
-    const result = await this.#pool
-      .query<{ show_id: string; total_seats: number; booked_count: number }>({
-        name: "list-shows",
-        text: `SELECT show_id, total_seats, (SELECT count(*)::integer FROM seats s WHERE s.show_id = sh.show_id AND s.owner IS NOT NULL) AS booked_count
-               FROM shows sh WHERE show_id COLLATE "C" > $1 ORDER BY show_id COLLATE "C" LIMIT $2`,
-        values: [afterId, limit],
-      })
-      .catch(rethrowUnavailable);
-    return result.rows.map(showRecord);
+    return readShows(this.#pool, afterId, limit).catch(rethrowUnavailable);
   }
 
-  async getHold(_holdId: string): Promise<HoldRecord | undefined> {
+  async getHold(holdId: string): Promise<HoldRecord | undefined> {
     this.#assertOpen();
-    // Holds arrive with schema version 3.
-    return undefined;
+    return readHold(this.#pool, holdId).catch(rethrowUnavailable);
   }
 
   async bookings(showId: string): Promise<SeatBooking[]> {
@@ -251,15 +218,15 @@ export class PostgresStore implements SeatStore {
    */
   async #applyInTransaction(
     client: PoolClient,
-    commands: readonly SeatCommand[],
+    commands: readonly StoreCommand[],
     now: number,
   ): Promise<CommandOutcome[] | undefined> {
-    const requests = await this.#storedRequests(client, commands, now);
+    const { requests, transactionNow } = await this.#storedRequests(client, commands, now);
     // Commands whose request id is already known are answered here and not run.
     const outcomes: (CommandOutcome | undefined)[] = [];
     const fingerprints: string[] = [];
-    const toRun: SeatCommand[] = [];
-    const ranFirst = new Map<string, SeatCommand>();
+    const toRun: StoreCommand[] = [];
+    const ranFirst = new Map<string, StoreCommand>();
     for (const command of commands) {
       const fingerprint = commandFingerprint(command);
       fingerprints.push(fingerprint);
@@ -277,7 +244,7 @@ export class PostgresStore implements SeatStore {
         outcomes.push(undefined);
       }
     }
-    const ran = await runCommands(client, toRun);
+    const ran = await runBatch(client, toRun, transactionNow);
     const fresh = { principals: [] as string[], ids: [] as string[], fingerprints: [] as string[], outcomes: [] as string[] };
     const settled = new Map<string, CommandOutcome>();
     let next = 0;
@@ -317,9 +284,17 @@ export class PostgresStore implements SeatStore {
     return outcomes as CommandOutcome[];
   }
 
-  /** The live idempotency records of the batch's request ids. */
-  async #storedRequests(client: PoolClient, commands: readonly SeatCommand[], now: number): Promise<Map<string, StoredRequest>> {
-    const stored = new Map<string, StoredRequest>();
+  /**
+   * The live idempotency records of the batch's request ids (aged by this
+   * instance's clock, `now`), and the transaction's now() in epoch ms, in
+   * one round trip.
+   */
+  async #storedRequests(
+    client: PoolClient,
+    commands: readonly StoreCommand[],
+    now: number,
+  ): Promise<{ requests: Map<string, StoredRequest>; transactionNow: number }> {
+    const requests = new Map<string, StoredRequest>();
     const principals: string[] = [];
     const ids: string[] = [];
     for (const command of commands) {
@@ -327,16 +302,19 @@ export class PostgresStore implements SeatStore {
       principals.push(command.principal);
       ids.push(command.requestId);
     }
-    if (ids.length === 0) return stored;
-    const result = await client.query<{ principal: string; request_id: string } & StoredRequest>({
+    const result = await client.query<{ now_ms: number; principal: string | null; request_id: string; fingerprint: string; outcome: string }>({
       name: "find-requests",
-      text: `SELECT r.principal, r.request_id, r.fingerprint, r.outcome
-             FROM unnest($1::text[], $2::text[]) AS t (principal, request_id) JOIN requests r USING (principal, request_id)
-             WHERE r.created_at >= $3::bigint`,
+      text: `SELECT epoch_ms(now())::float8 AS now_ms, r.principal, r.request_id, r.fingerprint, r.outcome
+             FROM (SELECT 1) AS one LEFT JOIN (
+               SELECT r.* FROM unnest($1::text[], $2::text[]) AS t (principal, request_id) JOIN requests r USING (principal, request_id)
+               WHERE r.created_at >= $3::bigint
+             ) AS r ON true`,
       values: [principals, ids, now - this.#retentionMs],
     });
-    for (const row of result.rows) stored.set(requestKey(row.principal, row.request_id), row);
-    return stored;
+    const first = result.rows[0];
+    if (first === undefined) throw new Error("reading the batch's request ids returned no row");
+    for (const row of result.rows) if (row.principal !== null) requests.set(requestKey(row.principal, row.request_id), row);
+    return { requests, transactionNow: first.now_ms };
   }
 
   /**
@@ -375,65 +353,24 @@ export class PostgresStore implements SeatStore {
   }
 }
 
-/**
- * Runs commands in order in one round trip (the apply_seat_commands function
- * of the schema), then judges each with the shared rules from the owners it
- * found on the locked rows. The function changes a command's seats only when
- * those rules allow it; if the two ever disagree, the batch fails rather
- * than commit.
- */
-async function runCommands(client: PoolClient, commands: readonly SeatCommand[]): Promise<CommandOutcome[]> {
-  if (commands.length === 0) return [];
-  const seatCounts: number[] = [];
-  const flatSeats: number[] = [];
-  const seatShows: string[] = [];
-  for (const command of commands) {
-    seatCounts.push(command.seats.length);
-    for (const seat of command.seats) {
-      flatSeats.push(seat);
-      seatShows.push(command.showId);
-    }
-  }
-  const result = await client.query<CommandRow>({
-    name: "apply-seat-commands",
-    text: "SELECT * FROM apply_seat_commands($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::boolean[])",
-    values: [
-      commands.map((command) => command.kind),
-      commands.map((command) => command.showId),
-      seatCounts,
-      flatSeats,
-      seatShows,
-      commands.map((command) => command.principal),
-      commands.map((command) => command.requestId),
-      commands.map((command) => command.isAdmin),
-    ],
-  });
-  return commands.map((command, index) => {
-    const row = result.rows[index];
-    if (row === undefined || row.found_seats !== command.seats.length) {
-      throw new Error(`show "${command.showId}" is not in the store with seats ${command.seats.join(", ")}`);
-    }
-    const owners = new Map<number, string>();
-    row.booked_seats.forEach((seat, at) => owners.set(seat, row.booked_owners[at] ?? ""));
-    const outcome = decideSeatCommand(command, (seat) => ({ owner: owners.get(seat), hold: undefined }), 0);
-    if (row.changed !== (outcome.ok ? command.seats.length : 0)) {
-      throw new Error(`${command.kind} of seats ${command.seats.join(", ")} changed ${row.changed} rows, against the rules' verdict`);
-    }
-    return outcome;
-  });
+/** The transaction's now() in epoch ms: the instant its commands are decided at. */
+async function transactionNow(client: PoolClient): Promise<number> {
+  const result = await client.query<{ now_ms: number }>({ name: "transaction-now", text: "SELECT epoch_ms(now())::float8 AS now_ms" });
+  const now = result.rows[0]?.now_ms;
+  if (now === undefined) throw new Error("now() returned no row");
+  return now;
 }
 
-/** A show row as a ShowRecord (until schema version 3, every show is open and unnamed). */
-function showRecord(row: { show_id: string; total_seats: number; booked_count: number }): ShowRecord {
-  return {
-    id: row.show_id,
-    displayName: "",
-    totalSeats: row.total_seats,
-    state: "open",
-    createdAt: 0,
-    bookedCount: row.booked_count,
-    heldCount: 0,
-  };
+/** Two ascending lists of distinct seats as one. */
+function mergeAscending(a: readonly number[], b: readonly number[]): number[] {
+  const merged: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && (a[i] as number) < (b[j] as number))) merged.push(a[i++] as number);
+    else merged.push(b[j++] as number);
+  }
+  return merged;
 }
 
 /**

@@ -1,0 +1,104 @@
+import type { ClientBase, Pool } from "pg";
+import { decideHoldCommand, holdAsOf, type StoredHold } from "../core/hold-rules.js";
+import type { CommandOutcome, ExtendCommand, HoldActionCommand, HoldRecord, ShowState } from "../core/seat-store.js";
+
+/** Confirm, release and extend: commands on an existing hold. */
+export type HoldAction = HoldActionCommand | ExtendCommand;
+
+interface HoldRow {
+  readonly hold_id: string;
+  readonly show_id: string;
+  readonly owner: string;
+  readonly seats: number[];
+  readonly created_ms: number;
+  readonly expires_ms: number;
+  readonly state: StoredHold["state"];
+  readonly show_state: ShowState;
+  /** The hold's seats that still carry its mark. */
+  readonly carried: number;
+  readonly now_ms: number;
+}
+
+const HOLD_COLUMNS = `h.hold_id, h.show_id, h.owner, h.seats, epoch_ms(h.created_at)::float8 AS created_ms,
+  epoch_ms(h.expires_at)::float8 AS expires_ms, h.state, sh.state AS show_state,
+  (SELECT count(*)::integer FROM seats s WHERE s.show_id = h.show_id AND s.seat = ANY (h.seats) AND s.hold_id = h.hold_id) AS carried,
+  epoch_ms(now())::float8 AS now_ms`;
+
+/**
+ * A hold as stored, read against its seats. An active hold lives on its
+ * seats' marks; when a mark is gone, the seat was booked or held by someone
+ * who found the hold lapsed (their transaction started later than this
+ * one), so the hold is treated as having expired by then, whatever its
+ * expires_at says against this transaction's earlier now().
+ */
+function storedHold(row: HoldRow, now: number): StoredHold {
+  const hold: StoredHold = {
+    holdId: row.hold_id,
+    showId: row.show_id,
+    seats: row.seats,
+    owner: row.owner,
+    createdAt: row.created_ms,
+    expiresAt: row.expires_ms,
+    state: row.state,
+  };
+  const lostSeats = row.state === "active" && row.carried < row.seats.length;
+  return lostSeats ? { ...hold, expiresAt: Math.min(hold.expiresAt, now) } : hold;
+}
+
+/** One hold as of now() by the database's clock; undefined when unknown. */
+export async function readHold(db: ClientBase | Pool, holdId: string): Promise<HoldRecord | undefined> {
+  const result = await db.query<HoldRow>({
+    name: "read-hold",
+    text: `SELECT ${HOLD_COLUMNS} FROM holds h JOIN shows sh USING (show_id) WHERE h.hold_id = $1`,
+    values: [holdId],
+  });
+  const row = result.rows[0];
+  return row === undefined ? undefined : holdAsOf(storedHold(row, row.now_ms), row.now_ms);
+}
+
+/**
+ * Applies a confirm, release or extend inside the batch's transaction at
+ * `now` (the transaction's now() in epoch ms). The hold row is locked FOR
+ * UPDATE and then its seats (the batch locked both already, in the global
+ * order); the shared rules decide, and the seats are changed only where they
+ * still carry this hold.
+ */
+export async function applyHoldAction(client: ClientBase, command: HoldAction, now: number): Promise<CommandOutcome> {
+  const result = await client.query<HoldRow>({
+    name: "lock-hold",
+    text: `SELECT ${HOLD_COLUMNS} FROM holds h JOIN shows sh USING (show_id) WHERE h.hold_id = $1 FOR UPDATE OF h`,
+    values: [command.holdId],
+  });
+  const row = result.rows[0];
+  const hold = row === undefined ? undefined : storedHold(row, now);
+  const outcome = decideHoldCommand(command, hold, row?.show_state, now);
+  if (!outcome.ok || outcome.hold === undefined || hold === undefined) return outcome;
+  const changed = outcome.hold;
+  const seats = await client.query({
+    name: `${command.kind}-hold`,
+    text: HOLD_WRITES[command.kind],
+    values:
+      command.kind === "confirm"
+        ? [changed.holdId, changed.showId, changed.seats, changed.owner, command.requestId, now]
+        : command.kind === "extend"
+          ? [changed.holdId, changed.showId, changed.seats, changed.expiresAt]
+          : [changed.holdId, changed.showId, changed.seats],
+  });
+  if (seats.rowCount !== changed.seats.length) {
+    throw new Error(`${command.kind} of hold ${changed.holdId} changed ${seats.rowCount} of its ${changed.seats.length} seats`);
+  }
+  return outcome;
+}
+
+/** One statement per action: the hold row, then exactly the seats that carry the hold. */
+const HOLD_WRITES: Record<HoldAction["kind"], string> = {
+  confirm: `WITH h AS (UPDATE holds SET state = 'confirmed' WHERE hold_id = $1)
+            UPDATE seats SET owner = $4, request_id = $5, booked_at = from_epoch_ms($6), hold_id = NULL, hold_expires_at = NULL
+            WHERE show_id = $2 AND seat = ANY ($3::int[]) AND hold_id = $1 AND owner IS NULL`,
+  release: `WITH h AS (UPDATE holds SET state = 'released' WHERE hold_id = $1)
+            UPDATE seats SET hold_id = NULL, hold_expires_at = NULL
+            WHERE show_id = $2 AND seat = ANY ($3::int[]) AND hold_id = $1`,
+  extend: `WITH h AS (UPDATE holds SET expires_at = from_epoch_ms($4) WHERE hold_id = $1)
+           UPDATE seats SET hold_expires_at = from_epoch_ms($4)
+           WHERE show_id = $2 AND seat = ANY ($3::int[]) AND hold_id = $1`,
+};

@@ -1,0 +1,113 @@
+import type { PoolClient } from "pg";
+import { tooManyHolds, newHold } from "../core/hold-rules.js";
+import { checkShow, decideSeatCommand, type SeatView } from "../core/seat-rules.js";
+import type { CommandOutcome, HoldCommand, SeatCommand, ShowState } from "../core/seat-store.js";
+
+/** The commands apply_seat_commands runs. */
+export type SeatLevelCommand = SeatCommand | HoldCommand;
+
+/** True for the kinds apply_seat_commands runs: book, cancel and hold. */
+export function isSeatLevel(command: { readonly kind: string }): command is SeatLevelCommand {
+  return command.kind === "book" || command.kind === "cancel" || command.kind === "hold";
+}
+
+/** What apply_seat_commands reports for one command, as locked before the change. */
+interface CommandRow {
+  /** Rows the conditional UPDATE changed: all of the command's seats, or none. */
+  readonly changed: number;
+  /** The show's seat count and state; null for an unknown show. */
+  readonly show_total: number | null;
+  readonly show_state: ShowState | null;
+  /** The asked seats that exist, ascending. */
+  readonly found_seats: number[];
+  /** Booked seats among them and their owners. */
+  readonly booked_seats: number[];
+  readonly booked_owners: string[];
+  /** Seats with a hold mark (live or lapsed), its hold and its expiry in epoch ms (bigint, as text). */
+  readonly held_seats: number[];
+  readonly held_by: string[];
+  readonly held_until_ms: string[];
+  /** Hold commands that passed the seat rules: the principal's live holds before this one. */
+  readonly live_holds: number | null;
+}
+
+/**
+ * Runs book, cancel and hold commands in order in one round trip (the
+ * apply_seat_commands function of the schema), then judges each with the
+ * shared rules from what the function found on the locked rows at `now`, the
+ * transaction's now() in epoch ms, which the function decided with too. The
+ * function changes a command's seats only when those rules allow it; if the
+ * two ever disagree, the batch fails rather than commit.
+ */
+export async function runSeatCommands(
+  client: PoolClient,
+  commands: readonly SeatLevelCommand[],
+  now: number,
+): Promise<CommandOutcome[]> {
+  if (commands.length === 0) return [];
+  const seatCounts: number[] = [];
+  const flatSeats: number[] = [];
+  const seatShows: string[] = [];
+  for (const command of commands) {
+    seatCounts.push(command.seats.length);
+    for (const seat of command.seats) {
+      flatSeats.push(seat);
+      seatShows.push(command.showId);
+    }
+  }
+  const holdField = <T>(pick: (command: HoldCommand) => T, otherwise: T): T[] =>
+    commands.map((command) => (command.kind === "hold" ? pick(command) : otherwise));
+  const result = await client.query<CommandRow>({
+    name: "apply-seat-commands-v3",
+    text: `SELECT * FROM apply_seat_commands($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[],
+             $8::boolean[], $9::text[], $10::bigint[], $11::int[])`,
+    values: [
+      commands.map((command) => command.kind),
+      commands.map((command) => command.showId),
+      seatCounts,
+      flatSeats,
+      seatShows,
+      commands.map((command) => command.principal),
+      commands.map((command) => command.requestId),
+      commands.map((command) => command.isAdmin),
+      holdField((command) => command.holdId, null),
+      holdField((command) => command.ttlMs, null),
+      holdField((command) => command.maxHoldsPerPrincipal, null),
+    ],
+  });
+  return commands.map((command, index) => {
+    const row = result.rows[index];
+    if (row === undefined) throw new Error("apply_seat_commands returned fewer rows than commands");
+    const outcome = judge(command, row, now);
+    if (row.changed !== (outcome.ok ? command.seats.length : 0)) {
+      throw new Error(`${command.kind} of seats ${command.seats.join(", ")} changed ${row.changed} rows, against the rules' verdict`);
+    }
+    return outcome;
+  });
+}
+
+function judge(command: SeatLevelCommand, row: CommandRow, now: number): CommandOutcome {
+  const show = row.show_total === null || row.show_state === null ? undefined : { totalSeats: row.show_total, state: row.show_state };
+  const refused = checkShow(command, show);
+  if (refused !== undefined) return refused;
+  // Rows exist for exactly 1..total, so this is only a resize committing
+  // between the function's two reads; report the seats that are not there.
+  const found = new Set(row.found_seats);
+  const missing = command.seats.filter((seat) => !found.has(seat));
+  if (missing.length > 0) {
+    return { ok: false, reason: "SEATS_OUT_OF_RANGE", seats: missing, replayed: false, totalSeats: show?.totalSeats ?? 0 };
+  }
+  const seats = new Map<number, { owner: string | undefined; hold: SeatView["hold"] }>();
+  const at = (seat: number) => {
+    let view = seats.get(seat);
+    if (view === undefined) seats.set(seat, (view = { owner: undefined, hold: undefined }));
+    return view;
+  };
+  row.booked_seats.forEach((seat, i) => (at(seat).owner = row.booked_owners[i] ?? ""));
+  row.held_seats.forEach((seat, i) => (at(seat).hold = { holdId: row.held_by[i] ?? "", expiresAt: Number(row.held_until_ms[i]) }));
+  const outcome = decideSeatCommand(command, (seat) => seats.get(seat), now);
+  if (!outcome.ok || command.kind !== "hold") return outcome;
+  if (row.live_holds === null) throw new Error("apply_seat_commands did not count the holder's live holds");
+  if (row.live_holds >= command.maxHoldsPerPrincipal) return tooManyHolds();
+  return { ...outcome, hold: newHold(command, command.seats, now) };
+}
