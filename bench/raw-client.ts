@@ -35,7 +35,12 @@ const BookingServiceClient = makeGenericClientConstructor(grpcServiceDefinition(
  * A plain grpc-js client of BookingService over mutual TLS: no SDK, no
  * retries, so calling the service costs the client exactly what calling the
  * baseline costs. `tag` keeps it on a connection of its own: clients with
- * different tags never share a subchannel.
+ * different tags never share a subchannel. Deliberately not the tests'
+ * client (test/support/abuse-channel.ts): that one times each call, keeps
+ * headers and trailers and makes a promise per call, costs the load
+ * generator would add to every measured call; and test/ is not compiled
+ * into dist/, where the generators run. Both build on the same service
+ * definition (wire/grpc-service-definition.ts).
  */
 export class RawBookingClient {
   readonly #client: Client & Record<BenchMethod, RawMethod>;

@@ -37,6 +37,8 @@ export interface CallResult<Response = unknown> {
   readonly headers: Metadata | undefined;
   /** Trailing metadata of a failed call (carries grpc-status-details-bin). */
   readonly trailers: Metadata | undefined;
+  /** grpc-js's error of a failed call; null when OK. */
+  readonly error: ServiceError | null;
   /** Client-side latency, for percentiles only (never asserted as wall time). */
   readonly ms: number;
 }
@@ -72,14 +74,24 @@ export class AbuseChannel {
 
   /** Opens a channel authenticated as `identity`, trusting `caCert`. */
   static open(address: string, caCert: Buffer, who: TestCertificate, options: AbuseChannelOptions = {}): AbuseChannel {
-    const channelCredentials: ChannelCredentials = credentials.createSsl(caCert, who.key, who.cert);
-    return new AbuseChannel(
-      new Client(address, channelCredentials, {
-        "grpc.use_local_subchannel_pool": 1,
-        "grpc.enable_retries": 0,
-        ...options.channelOptions,
-      }),
-    );
+    return AbuseChannel.withCredentials(address, credentials.createSsl(caCert, who.key, who.cert), {
+      "grpc.use_local_subchannel_pool": 1,
+      "grpc.enable_retries": 0,
+      ...options.channelOptions,
+    });
+  }
+
+  /**
+   * Opens a channel with any credentials (a foreign CA, no certificate) and
+   * exactly `channelOptions`: unlike open(), it may share a connection with
+   * other channels and grpc-js's defaults (transparent retries) apply.
+   */
+  static withCredentials(
+    address: string,
+    channelCredentials: ChannelCredentials,
+    channelOptions: Record<string, unknown> = {},
+  ): AbuseChannel {
+    return new AbuseChannel(new Client(address, channelCredentials, channelOptions));
   }
 
   /** A BookingService call with a message (or init shape) encoded by the generated schema. */
@@ -141,8 +153,8 @@ export class AbuseChannel {
           const ms = performance.now() - started;
           resolve(
             error === null
-              ? { code: status.OK, details: "", response, headers, trailers: undefined, ms }
-              : { code: error.code, details: error.details, response: undefined, headers, trailers: error.metadata, ms },
+              ? { code: status.OK, details: "", response, headers, trailers: undefined, error, ms }
+              : { code: error.code, details: error.details, response: undefined, headers, trailers: error.metadata, error, ms },
           );
         },
       );

@@ -1,21 +1,5 @@
-import {
-  makeGenericClientConstructor,
-  Metadata,
-  type ChannelCredentials,
-  type Client,
-  type ServiceError,
-} from "@grpc/grpc-js";
-import { grpcServiceDefinition } from "../../wire/grpc-service-definition.js";
-import { BookingService } from "../../gen/booking/v1/booking_pb.js";
-
-const BookingServiceClient = makeGenericClientConstructor(grpcServiceDefinition(BookingService), "BookingService");
-
-type RawMethod = (
-  request: unknown,
-  metadata: Metadata,
-  options: { deadline: number },
-  callback: (error: ServiceError | null, response?: unknown) => void,
-) => unknown;
+import type { ChannelCredentials, Metadata, ServiceError } from "@grpc/grpc-js";
+import { AbuseChannel, type BookingMethod } from "./abuse-channel.js";
 
 /** The outcome of one raw call: an error or a response, never a throw. */
 export interface RawOutcome {
@@ -25,27 +9,24 @@ export interface RawOutcome {
 
 /**
  * One BookingService call through plain grpc-js, bypassing the SDK, so tests
- * can use any credentials and see the raw status and metadata.
+ * can use any credentials and see the raw status and metadata. A channel of
+ * its own (AbuseChannel.withCredentials), closed after the call.
  */
 export async function rawCall(
   address: string,
   credentials: ChannelCredentials,
-  method: "bookSeats" | "cancelSeats" | "showAvailable",
+  method: BookingMethod,
   request: unknown,
   options: { deadlineMs?: number; metadata?: Metadata; channelOptions?: Record<string, unknown> } = {},
 ): Promise<RawOutcome> {
-  const client = new BookingServiceClient(address, credentials, options.channelOptions ?? {}) as Client &
-    Record<string, RawMethod>;
+  const channel = AbuseChannel.withCredentials(address, credentials, options.channelOptions);
   try {
-    return await new Promise<RawOutcome>((resolve) => {
-      client[method]?.(
-        request,
-        options.metadata ?? new Metadata(),
-        { deadline: Date.now() + (options.deadlineMs ?? 5000) },
-        (error, response) => resolve({ error, response }),
-      );
+    const { error, response } = await channel.booking(method, request, {
+      deadline: Date.now() + (options.deadlineMs ?? 5000),
+      ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
     });
+    return { error, response };
   } finally {
-    client.close();
+    channel.close();
   }
 }
