@@ -2,6 +2,11 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_ADDRESS } from "../client/index.js";
 import { isSeatListError, parseSeatList } from "../client/index.js";
+import { DurationSyntaxError, parseDuration } from "./cli-duration.js";
+import { doubleDashLongFlags, SingleDashFlagError } from "./single-dash-flags.js";
+
+/** The text `booking --help` prints. */
+export { CLI_USAGE } from "./cli-usage.js";
 
 /** A command line that cannot be run: bad flag, bad seat list, nothing to do. */
 export class UsageError extends Error {
@@ -13,11 +18,21 @@ export function isUsageError(error: unknown): error is UsageError {
   return error instanceof UsageError;
 }
 
-/** One thing the client does; several run in the order book, cancel, show. */
+/**
+ * One thing the client does. book, cancel and show combine (and run in that
+ * order); every other operation is a command line of its own.
+ */
 export type CliOperation =
   | { readonly kind: "book"; readonly seats: readonly number[] }
   | { readonly kind: "cancel"; readonly seats: readonly number[] }
-  | { readonly kind: "show" };
+  | { readonly kind: "show" }
+  | { readonly kind: "hold"; readonly seats: readonly number[]; readonly ttlMs: number | undefined }
+  | { readonly kind: "extend"; readonly holdId: string; readonly ttlMs: number | undefined }
+  | { readonly kind: "confirm" | "release" | "hold-info"; readonly holdId: string }
+  | { readonly kind: "shows" }
+  | { readonly kind: "shows create"; readonly showId: string; readonly totalSeats: number; readonly displayName: string }
+  | { readonly kind: "shows close"; readonly showId: string }
+  | { readonly kind: "shows resize"; readonly showId: string; readonly totalSeats: number };
 
 /** Where and as whom the client connects. Paths are as given (relative to the working directory). */
 export interface CliConnection {
@@ -43,38 +58,6 @@ export type CliCommand =
       readonly json: boolean;
     };
 
-/** The text `booking --help` prints. */
-export const CLI_USAGE = `usage: booking <command> [options]
-
-commands:
-  book SEATS...         book seats for you, all or none
-  cancel SEATS...       release seats you hold (an admin may release any)
-  show                  list the free seats
-  serve [options]       run the server (see booking serve --help)
-  certs [options]       write a development PKI (see booking certs --help)
-  help                  print this help
-
-  SEATS: numbers and ranges, separated by spaces or commas: 1 2 3, 1,2,3, 1-5, 1,3-5 8
-  Combined: booking --book 1,2,3 --cancel 1,2 --show runs book, then cancel,
-  then show, stopping at the first failure.
-
-options (each also read from the environment variable shown):
-  --address HOST:PORT   BOOKING_ADDRESS    default ${DEFAULT_ADDRESS}
-  --certs-dir DIR       BOOKING_CERTS_DIR  default certs
-  --ca FILE             BOOKING_CA         default DIR/ca.crt
-  --cert FILE           BOOKING_CERT       default DIR/alice.crt
-  --key FILE            BOOKING_KEY        default DIR/alice.key
-  --as NAME             use DIR/NAME.crt and DIR/NAME.key (e.g. --as bob, --as admin)
-  --show-id ID          the show (default: the server's default show)
-  --request-id ID       idempotency key of a single book or cancel (default: a fresh UUID)
-  --deadline MS         give up after MS milliseconds, retries included (default 5000)
-  --json                print one JSON object per operation (errors: one JSON line on stderr)
-  -h, --help            print this help
-
-exit codes: 0 done; 1 the service refused or failed the request;
-            2 usage error, unreadable certificates, or no answer from the server
-`;
-
 const optionSpec = {
   book: { type: "string", multiple: true },
   cancel: { type: "string", multiple: true },
@@ -86,19 +69,29 @@ const optionSpec = {
   key: { type: "string" },
   as: { type: "string" },
   "show-id": { type: "string" },
+  ttl: { type: "string" },
+  name: { type: "string" },
   "request-id": { type: "string" },
   deadline: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** Commands that run alone, with their own arguments. */
+const SOLO_COMMANDS = new Set(["hold", "extend", "confirm", "release", "hold-info", "shows"]);
+type SoloCommand = "hold" | "extend" | "confirm" | "release" | "hold-info" | "shows";
+/** Commands whose first argument is a hold id, which may start with a dash. */
+const HOLD_ID_COMMANDS: ReadonlySet<string> = new Set(["extend", "confirm", "release", "hold-info"]);
+
 /** Subcommands handled by other modules: everything after them is theirs. */
 const delegated = new Set(["serve", "certs"]);
 
 /**
  * Reads a `booking` command line. Pure: the environment comes in as a
- * parameter, nothing is read from disk and nothing connects. Seat lists are
- * fully checked here, so mistakes fail before any connection is made.
+ * parameter, nothing is read from disk and nothing connects. Seat lists,
+ * durations and the arguments of each command are fully checked here, so
+ * mistakes fail before any connection is made. Long options may start with
+ * one dash (`-book 1 2 3`), as the seed's Go client allowed.
  *
  * Throws {@link UsageError} with a one-line message.
  */
@@ -111,9 +104,13 @@ export function parseCliArguments(
   if (first === "help") return { kind: "help" };
 
   let parsed;
+  let holdIdWord: string | undefined;
   try {
-    parsed = parseArgs({ args: [...argv], options: optionSpec, allowPositionals: true, strict: true, tokens: true });
+    const scanned = doubleDashLongFlags(argv, optionSpec, HOLD_ID_COMMANDS);
+    holdIdWord = scanned.id;
+    parsed = parseArgs({ args: scanned.args, options: optionSpec, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
+    if (error instanceof SingleDashFlagError) throw new UsageError(error.message);
     throw new UsageError(oneLine(error instanceof Error ? error.message : String(error)));
   }
   const { values, tokens } = parsed;
@@ -125,6 +122,7 @@ export function parseCliArguments(
   let show = false;
   let current: "book" | "cancel" | undefined;
   let sawCommand = false;
+  let solo: { readonly command: SoloCommand; readonly args: string[] } | undefined;
   for (const token of tokens) {
     if (token.kind === "option") {
       if (token.name === "book" || token.name === "cancel") {
@@ -138,13 +136,18 @@ export function parseCliArguments(
     }
     if (token.kind !== "positional") continue;
     const word = token.value;
-    if (!sawCommand && current === undefined && (word === "book" || word === "cancel" || word === "show")) {
+    if (solo !== undefined) {
+      solo.args.push(word);
+    } else if (!sawCommand && current === undefined && (word === "book" || word === "cancel" || word === "show")) {
       sawCommand = true;
       if (word === "show") show = true;
       else {
         current = word;
         seatTokens[word] ??= [];
       }
+    } else if (!sawCommand && current === undefined && SOLO_COMMANDS.has(word)) {
+      sawCommand = true;
+      solo = { command: word as SoloCommand, args: holdIdWord === undefined ? [] : [holdIdWord] };
     } else if (current !== undefined) {
       seatTokens[current]?.push(word);
     } else if (delegated.has(word) || word === "help") {
@@ -155,18 +158,20 @@ export function parseCliArguments(
   }
 
   const operations: CliOperation[] = [];
-  for (const kind of ["book", "cancel"] as const) {
-    const list = seatTokens[kind];
-    if (list === undefined) continue;
-    try {
-      operations.push({ kind, seats: parseSeatList(list) });
-    } catch (error) {
-      if (isSeatListError(error)) throw new UsageError(`${kind}: ${error.message}`);
-      throw error;
+  if (solo !== undefined) {
+    if (show || seatTokens.book !== undefined || seatTokens.cancel !== undefined) {
+      throw new UsageError(`${solo.command} runs alone; it cannot be combined with --book, --cancel or --show`);
     }
+    operations.push(soloOperation(solo.command, solo.args, values));
+  } else {
+    for (const kind of ["book", "cancel"] as const) {
+      const list = seatTokens[kind];
+      if (list !== undefined) operations.push({ kind, seats: seats(kind, list) });
+    }
+    if (show) operations.push({ kind: "show" });
   }
-  if (show) operations.push({ kind: "show" });
-  if (operations.length === 0) throw new UsageError("nothing to do: give a command such as book 1 2 3, cancel 1 or show");
+  if (operations.length === 0) throw new UsageError("nothing to do: give a command such as book 1 2 3, cancel 1, show or hold 5-8");
+  checkFlagsApply(operations, values);
 
   const requestId = nonEmpty(values["request-id"]);
   if (requestId !== undefined && operations.filter((operation) => operation.kind !== "show").length > 1) {
@@ -181,6 +186,93 @@ export function parseCliArguments(
     deadlineMs: deadline(values.deadline),
     json: values.json === true,
   };
+}
+
+type OptionValues = Partial<Record<"ttl" | "name" | "show-id", string>>;
+
+function soloOperation(command: SoloCommand, args: readonly string[], values: OptionValues): CliOperation {
+  switch (command) {
+    case "hold":
+      return { kind: "hold", seats: seats("hold", args), ttlMs: ttl(values.ttl) };
+    case "extend":
+      return { kind: "extend", holdId: holdId(command, args), ttlMs: ttl(values.ttl) };
+    case "confirm":
+    case "release":
+    case "hold-info":
+      return { kind: command, holdId: holdId(command, args) };
+    case "shows":
+      return showsOperation(args, values);
+  }
+}
+
+function showsOperation(args: readonly string[], values: OptionValues): CliOperation {
+  const [action, showId = "", count = ""] = args;
+  const arity = (wanted: number, form: string) => {
+    if (args.length !== wanted) throw new UsageError(`shows ${action} takes ${form}, e.g. booking shows ${action} ${form === "ID" ? "gala" : "gala 120"}`);
+  };
+  switch (action) {
+    case undefined:
+      return { kind: "shows" };
+    case "create":
+      arity(3, "ID SEATS");
+      return { kind: "shows create", showId, totalSeats: seatCount(count), displayName: values.name ?? "" };
+    case "close":
+      arity(2, "ID");
+      return { kind: "shows close", showId };
+    case "resize":
+      arity(3, "ID SEATS");
+      return { kind: "shows resize", showId, totalSeats: seatCount(count) };
+    default:
+      throw new UsageError(`unknown command "shows ${action}": use shows, shows create ID SEATS, shows close ID or shows resize ID SEATS`);
+  }
+}
+
+/** Refuses options that the chosen command would silently ignore. */
+function checkFlagsApply(operations: readonly CliOperation[], values: OptionValues): void {
+  const kinds = new Set(operations.map((operation) => operation.kind));
+  const only = (flag: keyof OptionValues, allowed: readonly CliOperation["kind"][]) => {
+    if (values[flag] === undefined || allowed.some((kind) => kinds.has(kind))) return;
+    throw new UsageError(`--${flag} applies to ${allowed.join(", ")}, not to ${[...kinds].join(", ")}`);
+  };
+  only("ttl", ["hold", "extend"]);
+  only("name", ["shows create"]);
+  only("show-id", ["book", "cancel", "show", "hold"]);
+}
+
+function seats(command: string, tokens: readonly string[]): number[] {
+  try {
+    return parseSeatList(tokens);
+  } catch (error) {
+    if (isSeatListError(error)) throw new UsageError(`${command}: ${error.message}`);
+    throw error;
+  }
+}
+
+function holdId(command: string, args: readonly string[]): string {
+  const [id, ...extra] = args;
+  if (id === undefined || id === "" || extra.length > 0) {
+    throw new UsageError(`${command} takes one hold id, as printed by booking hold: booking ${command} HOLD_ID`);
+  }
+  return id;
+}
+
+function ttl(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return parseDuration(raw);
+  } catch (error) {
+    if (error instanceof DurationSyntaxError) throw new UsageError(`--ttl: ${error.message}`);
+    throw error;
+  }
+}
+
+/** A show's seat count: digits only; the server rules on the range. */
+function seatCount(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) {
+    throw new UsageError(`SEATS is the number of seats, e.g. 120, got "${raw}"`);
+  }
+  return value;
 }
 
 function connection(

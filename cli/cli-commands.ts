@@ -11,6 +11,7 @@ import {
   type OperationResult,
 } from "./cli-output.js";
 import { ClientCredentialsError, readPem } from "../client/index.js";
+import { runOperation } from "./cli-operations.js";
 
 /** Where the CLI reads its environment and writes its output. */
 export interface CliIo {
@@ -40,7 +41,7 @@ export async function runCli(argv: readonly string[], io: CliIo, server?: Server
     command = parseCliArguments(argv, io.env);
   } catch (error) {
     if (!isUsageError(error)) throw error;
-    io.stderr.write(formatUsageError("USAGE", error.message, argv.includes("--json")));
+    io.stderr.write(formatUsageError("USAGE", error.message, argv.includes("--json") || argv.includes("-json")));
     return EXIT_USAGE_OR_CONNECTION;
   }
   switch (command.kind) {
@@ -85,28 +86,11 @@ async function runOperations(command: Extract<CliCommand, { kind: "client" }>, i
   }
 
   const context = { address: connection.address, deadlineMs: command.deadlineMs ?? DEFAULT_DEADLINE_MS };
-  const showId = command.showId;
   try {
     for (const operation of command.operations) {
       let result: OperationResult;
       try {
-        switch (operation.kind) {
-          case "book":
-            result = {
-              operation: "book",
-              response: await client.bookSeats({ showId, seats: [...operation.seats] }, requestIdOption(command)),
-            };
-            break;
-          case "cancel":
-            result = {
-              operation: "cancel",
-              response: await client.cancelSeats({ showId, seats: [...operation.seats] }, requestIdOption(command)),
-            };
-            break;
-          case "show":
-            result = { operation: "show", response: await client.showAvailable({ showId }) };
-            break;
-        }
+        result = await runOperation(client, operation, command);
       } catch (error) {
         const failure = BookingError.from(error);
         io.stderr.write(formatFailure(operation.kind, failure, context, json));
@@ -118,8 +102,4 @@ async function runOperations(command: Extract<CliCommand, { kind: "client" }>, i
   } finally {
     client.close();
   }
-}
-
-function requestIdOption(command: { readonly requestId: string | undefined }): { requestId?: string } {
-  return command.requestId === undefined ? {} : { requestId: command.requestId };
 }

@@ -3,19 +3,60 @@ import { status } from "@grpc/grpc-js";
 import {
   BookSeatsResponseSchema,
   CancelSeatsResponseSchema,
+  CloseShowResponseSchema,
+  ConfirmHoldResponseSchema,
+  CreateShowResponseSchema,
+  ExtendHoldResponseSchema,
+  GetHoldResponseSchema,
+  HoldSeatsResponseSchema,
+  ReleaseHoldResponseSchema,
+  ResizeShowResponseSchema,
   ShowAvailableResponseSchema,
+  ShowSchema,
   type BookSeatsResponse,
   type CancelSeatsResponse,
+  type CloseShowResponse,
+  type ConfirmHoldResponse,
+  type CreateShowResponse,
+  type ExtendHoldResponse,
+  type GetHoldResponse,
+  type HoldSeatsResponse,
+  type ReleaseHoldResponse,
+  type ResizeShowResponse,
+  type Show,
   type ShowAvailableResponse,
 } from "../gen/booking/v1/booking_pb.js";
 import type { BookingError } from "../client/index.js";
 import { formatSeatRanges } from "../client/index.js";
+import {
+  closedShowText,
+  createdShowText,
+  describeSeats,
+  extendedText,
+  heldText,
+  holdInfoText,
+  releasedText,
+  resizedShowText,
+  showsTable,
+} from "./hold-show-text.js";
 
-/** What one CLI operation answered. */
+/** "seat 4", "seats 1, 2, 3", or ranges once the list grows long ("seats 1-40"). */
+export { describeSeats };
+
+/** What one CLI operation answered; `operation` is the command as typed ("hold", "shows create"). */
 export type OperationResult =
   | { readonly operation: "book"; readonly response: BookSeatsResponse }
   | { readonly operation: "cancel"; readonly response: CancelSeatsResponse }
-  | { readonly operation: "show"; readonly response: ShowAvailableResponse };
+  | { readonly operation: "show"; readonly response: ShowAvailableResponse }
+  | { readonly operation: "hold"; readonly response: HoldSeatsResponse }
+  | { readonly operation: "extend"; readonly response: ExtendHoldResponse }
+  | { readonly operation: "confirm"; readonly response: ConfirmHoldResponse }
+  | { readonly operation: "release"; readonly response: ReleaseHoldResponse }
+  | { readonly operation: "hold-info"; readonly response: GetHoldResponse }
+  | { readonly operation: "shows"; readonly shows: readonly Show[] }
+  | { readonly operation: "shows create"; readonly response: CreateShowResponse }
+  | { readonly operation: "shows close"; readonly response: CloseShowResponse }
+  | { readonly operation: "shows resize"; readonly response: ResizeShowResponse };
 
 /** Exit code: done. */
 export const EXIT_OK = 0;
@@ -25,11 +66,13 @@ export const EXIT_REFUSED = 1;
 export const EXIT_USAGE_OR_CONNECTION = 2;
 
 /**
- * Formats a result for stdout: a sentence (two lines for `show`), or with
- * `json` one JSON object on one line, the response's canonical JSON (zero
- * values included) plus an "operation" field. Ends with a newline.
+ * Formats a result for stdout: a sentence (two lines for `show` and `hold`,
+ * a table for `shows`), or with `json` one JSON object on one line, the
+ * response's canonical JSON (zero values included) plus an "operation"
+ * field (`shows` gives `{"operation":"shows","shows":[...]}`). Ends with a
+ * newline. `now` (epoch ms) only says how far off a hold's expiry is.
  */
-export function formatResult(result: OperationResult, json: boolean): string {
+export function formatResult(result: OperationResult, json: boolean, now: number = Date.now()): string {
   if (json) {
     return `${JSON.stringify({ operation: result.operation, ...responseJson(result) })}\n`;
   }
@@ -49,7 +92,32 @@ export function formatResult(result: OperationResult, json: boolean): string {
         `available: ${formatSeatRanges(availableSeats)}\n`
       );
     }
+    case "hold":
+      return heldText(result.response.hold ?? missing("hold"), replayedNote(result.response.replayed), now);
+    case "extend":
+      return extendedText(result.response.hold ?? missing("hold"), now);
+    case "confirm": {
+      const { seats, showId, owner, replayed, holdId } = result.response;
+      return `booked ${describeSeats(seats)} in show "${showId}" for ${owner} (hold ${holdId} confirmed)${replayedNote(replayed)}\n`;
+    }
+    case "release":
+      return releasedText(result.response.hold ?? missing("hold"));
+    case "hold-info":
+      return holdInfoText(result.response.hold ?? missing("hold"), now);
+    case "shows":
+      return showsTable(result.shows);
+    case "shows create":
+      return createdShowText(result.response.show ?? missing("show"), replayedNote(result.response.replayed));
+    case "shows close":
+      return closedShowText(result.response.show ?? missing("show"));
+    case "shows resize":
+      return resizedShowText(result.response.show ?? missing("show"));
   }
+}
+
+/** The server always sends the hold or show; an answer without one is a broken server. */
+function missing(field: string): never {
+  throw new Error(`the server's answer has no ${field}`);
 }
 
 /**
@@ -88,7 +156,8 @@ export function formatFailure(
       return `booking: ${operation}: no answer from ${context.address} within ${context.deadlineMs} ms (DEADLINE_EXCEEDED): ${message}\n`;
     default: {
       const verb = isRefusal(error.code) ? "refused" : "failed";
-      return `booking: ${operation} ${verb} (${error.codeName}): ${message}\n`;
+      const hint = error.reason === "ADMIN_ONLY" ? " (run it with an admin certificate, e.g. --as admin)" : "";
+      return `booking: ${operation} ${verb} (${error.codeName}): ${message}${hint}\n`;
     }
   }
 }
@@ -110,12 +179,6 @@ export function exitCodeOf(error: BookingError): number {
     : EXIT_REFUSED;
 }
 
-/** "seat 4", "seats 1, 2, 3", or ranges once the list grows long ("seats 1-40"). */
-export function describeSeats(seats: readonly number[]): string {
-  const list = seats.length <= 10 ? seats.join(", ") : formatSeatRanges(seats);
-  return seats.length === 1 ? `seat ${list}` : `seats ${list}`;
-}
-
 function responseJson(result: OperationResult): object {
   const options = { alwaysEmitImplicit: true } as const;
   switch (result.operation) {
@@ -125,6 +188,24 @@ function responseJson(result: OperationResult): object {
       return jsonObject(CancelSeatsResponseSchema, result.response, options);
     case "show":
       return jsonObject(ShowAvailableResponseSchema, result.response, options);
+    case "hold":
+      return jsonObject(HoldSeatsResponseSchema, result.response, options);
+    case "extend":
+      return jsonObject(ExtendHoldResponseSchema, result.response, options);
+    case "confirm":
+      return jsonObject(ConfirmHoldResponseSchema, result.response, options);
+    case "release":
+      return jsonObject(ReleaseHoldResponseSchema, result.response, options);
+    case "hold-info":
+      return jsonObject(GetHoldResponseSchema, result.response, options);
+    case "shows":
+      return { shows: result.shows.map((show) => jsonObject(ShowSchema, show, options)) };
+    case "shows create":
+      return jsonObject(CreateShowResponseSchema, result.response, options);
+    case "shows close":
+      return jsonObject(CloseShowResponseSchema, result.response, options);
+    case "shows resize":
+      return jsonObject(ResizeShowResponseSchema, result.response, options);
   }
 }
 
