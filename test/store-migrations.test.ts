@@ -30,7 +30,7 @@ describe("SQLite migrations", () => {
     try {
       expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
       const names = db.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-      expect(names).toEqual(["booked_seats", "requests", "requests_created_at", "shows"]);
+      expect(names).toEqual(["booked_seats", "held_seats", "holds", "holds_live_by_owner", "requests", "requests_created_at", "shows"]);
     } finally {
       db.close();
     }
@@ -63,6 +63,98 @@ describe("SQLite migrations", () => {
     db.close();
   });
 
+  it("upgrade a version-2 database to shows with names, states and holds, keeping every booking and request id", async () => {
+    const path = join(dir, "v2.sqlite");
+    const bob = "spiffe://test/bob";
+    const old = openSqliteDatabase(path);
+    expect(migrateSqlite(old, SQLITE_MIGRATIONS.slice(0, 2))).toBe(2);
+    const bookedAt = Date.now() - 60_000;
+    old.exec(`
+      INSERT INTO shows VALUES ('main', 10), ('side', 3);
+      INSERT INTO booked_seats VALUES
+        ('main', 4, '${alice}', 'a-1', ${bookedAt}), ('main', 5, '${alice}', 'a-1', ${bookedAt}),
+        ('main', 9, '${bob}', '', ${bookedAt}), ('side', 1, '${bob}', 'b-1', ${bookedAt});
+      INSERT INTO requests VALUES
+        ('${alice}', 'a-1', 'book:main:4,5', '{"ok":true,"seats":[4,5]}', ${bookedAt}),
+        ('${bob}', 'b-1', 'book:side:1', '{"ok":true,"seats":[1]}', ${bookedAt}),
+        ('${bob}', 'b-2', 'book:main:4', '{"ok":false,"reason":"SEAT_ALREADY_BOOKED","seats":[4]}', ${bookedAt});
+    `);
+    old.close();
+
+    const upgradeStart = Date.now();
+    let clock = 5_000_000;
+    const store = SqliteStore.open({ path, now: () => clock });
+    const upgradeEnd = Date.now();
+    try {
+      // A configured size that differs from the stored one changes nothing.
+      const [main, side] = await store.ensureShows([{ id: "main", totalSeats: 10 }, { id: "side", totalSeats: 30 }]);
+      expect(main).toMatchObject({ id: "main", displayName: "", totalSeats: 10, state: "open", bookedCount: 3, heldCount: 0 });
+      expect(side).toMatchObject({ id: "side", totalSeats: 3, state: "open", bookedCount: 1 });
+      // Shows from before the upgrade were created, as far as anyone knows, when it ran.
+      expect(main?.createdAt).toBeGreaterThanOrEqual(upgradeStart - 1);
+      expect(main?.createdAt).toBeLessThanOrEqual(upgradeEnd + 1);
+      expect(await store.bookings("main")).toEqual([
+        { seat: 4, owner: alice, requestId: "a-1" },
+        { seat: 5, owner: alice, requestId: "a-1" },
+        { seat: 9, owner: bob, requestId: "" },
+      ]);
+      expect(await store.bookings("side")).toEqual([{ seat: 1, owner: bob, requestId: "b-1" }]);
+      expect(
+        await store.applyBatch([
+          replayOfBooking,
+          { kind: "book", showId: "side", seats: [1], principal: bob, isAdmin: false, requestId: "b-1" },
+          { kind: "book", showId: "main", seats: [4], principal: bob, isAdmin: false, requestId: "b-2" },
+        ]),
+      ).toEqual([
+        { ok: true, seats: [4, 5], replayed: true },
+        { ok: true, seats: [1], replayed: true },
+        { ok: false, reason: "SEAT_ALREADY_BOOKED", seats: [4], replayed: true },
+      ]);
+
+      // The new features work on the upgraded file: holds, confirm, shows made, resized and closed.
+      const hold = { kind: "hold", showId: "main", seats: [6, 7], principal: bob, isAdmin: false, requestId: "", ttlMs: 1_000, maxHoldsPerPrincipal: 5 } as const;
+      const [held] = await store.applyBatch([{ ...hold, holdId: "h-1" }]);
+      expect(held).toMatchObject({ ok: true, seats: [6, 7], hold: { holdId: "h-1", expiresAt: clock + 1_000, state: "active" } });
+      expect(await store.snapshot("main")).toEqual({ showId: "main", totalSeats: 10, bookedCount: 3, heldCount: 2, available: [1, 2, 3, 8, 10] });
+      expect(await store.applyBatch([{ kind: "book", showId: "main", seats: [6], principal: alice, isAdmin: false, requestId: "" }])).toEqual([
+        { ok: false, reason: "SEAT_HELD", seats: [6], replayed: false, retryDelayMs: 1_000 },
+      ]);
+      clock += 10;
+      expect(await store.applyBatch([{ kind: "confirm", holdId: "h-1", principal: bob, isAdmin: false, requestId: "c-1" }])).toMatchObject([
+        { ok: true, seats: [6, 7], hold: { state: "confirmed" } },
+      ]);
+      expect(await store.getShow("main")).toMatchObject({ bookedCount: 5, heldCount: 0 });
+      const admin = { principal: "spiffe://test/admin", isAdmin: true, requestId: "" };
+      expect(
+        await store.applyBatch([
+          { ...admin, kind: "resize-show", showId: "main", totalSeats: 8 },
+          { ...admin, kind: "resize-show", showId: "main", totalSeats: 12 },
+          { ...admin, kind: "create-show", showId: "late", totalSeats: 2, displayName: "Late show" },
+          { ...admin, kind: "close-show", showId: "side" },
+        ]),
+      ).toMatchObject([
+        { ok: false, reason: "SHOW_SHRINK_BLOCKED", seats: [9], totalSeats: 10 },
+        { ok: true, show: { id: "main", totalSeats: 12, bookedCount: 5 } },
+        { ok: true, show: { id: "late", displayName: "Late show", totalSeats: 2, createdAt: clock } },
+        { ok: true, show: { id: "side", state: "closed" } },
+      ]);
+      expect((await store.listShows("", 10)).map((show) => [show.id, show.totalSeats, show.state])).toEqual([
+        ["late", 2, "open"],
+        ["main", 12, "open"],
+        ["side", 3, "closed"],
+      ]);
+    } finally {
+      await store.close();
+    }
+    const db = openSqliteDatabase(path, { readonly: true });
+    try {
+      expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      expect(db.prepare("SELECT count(*) FROM requests").pluck().get()).toBe(4);
+    } finally {
+      db.close();
+    }
+  });
+
   it("leave an up-to-date database as it is when opened again", async () => {
     const path = join(dir, "twice.sqlite");
     await SqliteStore.open(path).close();
@@ -79,7 +171,9 @@ describe("SQLite migrations", () => {
     const db = openSqliteDatabase(path);
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
     db.close();
-    expect(() => SqliteStore.open(path)).toThrow(/schema version 3, newer than this server's 2/);
+    expect(() => SqliteStore.open(path)).toThrow(
+      new RegExp(`schema version ${SQLITE_SCHEMA_VERSION + 1}, newer than this server's ${SQLITE_SCHEMA_VERSION}`),
+    );
   });
 });
 

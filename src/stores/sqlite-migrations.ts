@@ -13,8 +13,9 @@ export interface SqliteMigration {
  * The SQLite schema, oldest first. Add a step at the end; never change one
  * that has shipped, since databases already at its version skip it.
  *
- * Only booked seats are rows: a 100,000-seat show costs one `shows` row until
- * seats are booked, and its free seats are computed from the booked ones.
+ * Only booked and held seats are rows: a 100,000-seat show costs one `shows`
+ * row until seats are booked or held, and its free seats are computed from
+ * the taken ones.
  */
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   {
@@ -47,6 +48,38 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
     version: 2,
     name: "index request ids by age, so purging old ones does not scan them all",
     sql: `CREATE INDEX requests_created_at ON requests (created_at);`,
+  },
+  {
+    version: 3,
+    name: "shows gain a name, a state and a creation time; holds and the seats they claim",
+    // Shows from before this step were created at an unknown time: they get
+    // the time of the upgrade, in epoch ms. A held_seats row marks a seat a
+    // hold claims until expires_at; a row at or past it is a lapsed hold, and
+    // its seat is free (the store overwrites or deletes such rows as it goes).
+    // Holds are never deleted: their ids answer retries and GetHold.
+    sql: `
+      ALTER TABLE shows ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+      ALTER TABLE shows ADD COLUMN state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed'));
+      ALTER TABLE shows ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+      UPDATE shows SET created_at = CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER);
+      CREATE TABLE holds (
+        hold_id    TEXT    NOT NULL PRIMARY KEY,
+        show_id    TEXT    NOT NULL REFERENCES shows (show_id),
+        owner      TEXT    NOT NULL,
+        seats      TEXT    NOT NULL CHECK (json_valid(seats)),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state      TEXT    NOT NULL CHECK (state IN ('active', 'confirmed', 'released'))
+      ) WITHOUT ROWID;
+      CREATE INDEX holds_live_by_owner ON holds (owner, expires_at) WHERE state = 'active';
+      CREATE TABLE held_seats (
+        show_id    TEXT    NOT NULL REFERENCES shows (show_id),
+        seat       INTEGER NOT NULL CHECK (seat > 0),
+        hold_id    TEXT    NOT NULL REFERENCES holds (hold_id),
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (show_id, seat)
+      ) WITHOUT ROWID;
+    `,
   },
 ];
 

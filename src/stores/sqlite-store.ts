@@ -1,13 +1,22 @@
-import { openSqliteDatabase } from "./sqlite-binding.js";
-import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
-import { DEFAULT_REQUEST_ID_RETENTION_MS } from "../core/idempotency.js";
-import { migrateSqlite } from "./sqlite-migrations.js";
-import { commandFingerprint, decodeReplayedOutcome, encodeOutcome, requestIdReused } from "../core/idempotency.js";
-import { checkShow, decideSeatCommand } from "../core/seat-rules.js";
+import type { Database as SqliteDatabase } from "better-sqlite3";
 import { freeSeats } from "../core/free-seats.js";
+import { decideHoldCommand, holdAsOf, newHold, tooManyHolds } from "../core/hold-rules.js";
+import {
+  commandFingerprint,
+  decodeReplayedOutcome,
+  DEFAULT_REQUEST_ID_RETENTION_MS,
+  encodeOutcome,
+  requestIdReused,
+} from "../core/idempotency.js";
+import { checkShow, decideSeatCommand, type SeatView } from "../core/seat-rules.js";
 import type {
   CommandOutcome,
+  CreateShowCommand,
+  ExtendCommand,
+  HoldActionCommand,
+  HoldCommand,
   HoldRecord,
+  ResizeShowCommand,
   SeatBooking,
   SeatCommand,
   SeatStore,
@@ -16,6 +25,10 @@ import type {
   ShowSnapshot,
   StoreCommand,
 } from "../core/seat-store.js";
+import { decideCreate, decideResize } from "../core/show-rules.js";
+import { openSqliteDatabase } from "./sqlite-binding.js";
+import { migrateSqlite } from "./sqlite-migrations.js";
+import { prepareSqliteStatements, type SqliteStatements } from "./sqlite-statements.js";
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -25,33 +38,29 @@ export interface SqliteStoreOptions {
   readonly requestIdRetentionMs?: number;
   /** How long a write waits for another process holding the file (default 5 s). */
   readonly busyTimeoutMs?: number;
-  /** The clock, in ms; tests move it. */
+  /** The clock, in ms, that decides hold expiry and request-id ages; tests move it. */
   readonly now?: () => number;
 }
 
 /** Old request ids are deleted at most this often: the purge is cheap, not free. */
 const PURGE_INTERVAL_MS = 60_000;
 
-interface RequestRow {
-  readonly fingerprint: string;
-  readonly outcome: string;
-  readonly created_at: number;
-}
-
-const noOwner = (): undefined => undefined;
+const SHOW_NOT_FOUND: CommandOutcome = { ok: false, reason: "SHOW_NOT_FOUND", seats: [], replayed: false };
 
 /**
- * Seats in one SQLite file (WAL, `synchronous=FULL`): durable on one machine.
+ * Shows, seats and holds in one SQLite file (WAL, `synchronous=FULL`):
+ * durable on one machine.
  *
  * Every `applyBatch` is ONE `BEGIN IMMEDIATE` transaction and so one fsync,
  * however many commands the core queued into it (group commit). Each command
- * is decided with the shared rules against the owners read inside that
+ * is decided with the shared rules against rows read inside that
  * transaction, and its idempotency record is written in the same transaction,
- * so a crash keeps both or neither. Only booked seats are rows.
+ * so a crash keeps both or neither. Only booked and held seats are rows. The
+ * injected clock (this process's) decides hold expiry.
  *
  * Limits: better-sqlite3 is synchronous, so a commit (and its fsync) blocks
  * the event loop for its duration; several processes may share the file, but
- * their writes take turns.
+ * their writes take turns, and their clocks should agree.
  */
 export class SqliteStore implements SeatStore {
   readonly kind = "sqlite";
@@ -59,26 +68,12 @@ export class SqliteStore implements SeatStore {
   readonly #db: SqliteDatabase;
   readonly #retentionMs: number;
   readonly #now: () => number;
-  /** Seat counts of shows seen; a show's count never changes once created. */
-  readonly #totalSeats = new Map<string, number>();
+  readonly #sql: SqliteStatements;
   #nextPurgeAt = 0;
 
-  readonly #findRequest: Statement<[string, string], RequestRow>;
-  readonly #saveRequest: Statement<[string, string, string, string, number]>;
-  readonly #purgeRequests: Statement<[number]>;
-  readonly #showSeats: Statement<[string], number>;
-  readonly #insertShow: Statement<[string, number]>;
-  readonly #ownersOf: Statement<[string, string], [number, string]>;
-  readonly #bookSeats: Statement<[string, string, string, number, string]>;
-  readonly #releaseSeats: Statement<[string, string]>;
-  readonly #ownerOfSeat: Statement<[string, number], string>;
-  readonly #bookSeat: Statement<[string, number, string, string, number]>;
-  readonly #releaseSeat: Statement<[string, number]>;
-  readonly #bookedSeats: Statement<[string], number>;
-  readonly #bookingRows: Statement<[string], SeatBooking>;
-  readonly #applyInTransaction: (commands: readonly SeatCommand[]) => CommandOutcome[];
-  readonly #showIdsAfter: Statement<[string, number], string>;
-  readonly #readShow: (showId: string) => { totalSeats: number; booked: number[] } | undefined;
+  readonly #applyInTransaction: (commands: readonly StoreCommand[]) => CommandOutcome[];
+  readonly #ensureInTransaction: (shows: readonly ShowDefinition[], now: number) => ShowRecord[];
+  readonly #readSnapshot: (showId: string, now: number) => ShowSnapshot | undefined;
   readonly #readBookings: (showId: string) => SeatBooking[];
 
   private constructor(options: SqliteStoreOptions) {
@@ -97,68 +92,41 @@ export class SqliteStore implements SeatStore {
       db.close();
       throw error;
     }
-    this.#findRequest = db.prepare(
-      "SELECT fingerprint, outcome, created_at FROM requests WHERE principal = ? AND request_id = ?",
-    );
-    this.#saveRequest = db.prepare(
-      `INSERT INTO requests (principal, request_id, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (principal, request_id) DO UPDATE
-       SET fingerprint = excluded.fingerprint, outcome = excluded.outcome, created_at = excluded.created_at`,
-    );
-    this.#purgeRequests = db.prepare("DELETE FROM requests WHERE created_at < ?");
-    this.#showSeats = db.prepare<[string], number>("SELECT total_seats FROM shows WHERE show_id = ?").pluck();
-    this.#insertShow = db.prepare("INSERT INTO shows (show_id, total_seats) VALUES (?, ?) ON CONFLICT DO NOTHING");
-    // Seat lists travel as one JSON array: one statement per command, not one per seat.
-    this.#ownersOf = db
-      .prepare<[string, string], [number, string]>(
-        "SELECT seat, owner FROM booked_seats WHERE show_id = ? AND seat IN (SELECT value FROM json_each(?))",
-      )
-      .raw();
-    this.#bookSeats = db.prepare(
-      `INSERT INTO booked_seats (show_id, seat, owner, request_id, booked_at)
-       SELECT ?, value, ?, ?, ? FROM json_each(?)`,
-    );
-    this.#releaseSeats = db.prepare(
-      "DELETE FROM booked_seats WHERE show_id = ? AND seat IN (SELECT value FROM json_each(?))",
-    );
-    // One-seat commands are the common case, and json_each costs a few µs per statement.
-    this.#ownerOfSeat = db
-      .prepare<[string, number], string>("SELECT owner FROM booked_seats WHERE show_id = ? AND seat = ?")
-      .pluck();
-    this.#bookSeat = db.prepare(
-      "INSERT INTO booked_seats (show_id, seat, owner, request_id, booked_at) VALUES (?, ?, ?, ?, ?)",
-    );
-    this.#releaseSeat = db.prepare("DELETE FROM booked_seats WHERE show_id = ? AND seat = ?");
-    this.#bookedSeats = db
-      .prepare<[string], number>("SELECT seat FROM booked_seats WHERE show_id = ? ORDER BY seat")
-      .pluck();
-    this.#bookingRows = db.prepare(
-      "SELECT seat, owner, request_id AS requestId FROM booked_seats WHERE show_id = ? ORDER BY seat",
-    );
-    const apply = db.transaction((commands: readonly SeatCommand[]) => {
-      const now = this.#now();
-      if (now >= this.#nextPurgeAt) {
-        this.#purgeRequests.run(now - this.#retentionMs);
-        this.#nextPurgeAt = now + PURGE_INTERVAL_MS;
+    const sql = prepareSqliteStatements(db);
+    this.#sql = sql;
+    const apply = db.transaction((commands: readonly StoreCommand[]) => {
+      const batchStart = this.#now();
+      if (batchStart >= this.#nextPurgeAt) {
+        sql.purgeRequests.run(batchStart - this.#retentionMs);
+        this.#nextPurgeAt = batchStart + PURGE_INTERVAL_MS;
       }
       const outcomes: CommandOutcome[] = new Array<CommandOutcome>(commands.length);
       for (let index = 0; index < commands.length; index++) {
-        outcomes[index] = this.#apply(commands[index] as SeatCommand, now);
+        // Each command is decided at its own moment, as the memory store does.
+        outcomes[index] = this.#apply(commands[index] as StoreCommand, this.#now());
       }
       return outcomes;
     });
     this.#applyInTransaction = (commands) => apply.immediate(commands);
-    // Read transactions: the seat count and the seats come from the same moment.
-    this.#showIdsAfter = db
-      .prepare<[string, number], string>("SELECT show_id FROM shows WHERE show_id > ? ORDER BY show_id LIMIT ?")
-      .pluck();
-    this.#readShow = db.transaction((showId: string) => {
-      const totalSeats = this.#showSeats.get(showId);
-      return totalSeats === undefined ? undefined : { totalSeats, booked: this.#bookedSeats.all(showId) };
+    const ensure = db.transaction((shows: readonly ShowDefinition[], now: number) => {
+      // A show that exists is left as it is: it may have been resized or closed at run time.
+      for (const show of shows) sql.insertShow.run(show.id, show.totalSeats, show.displayName ?? "", now);
+      return shows.map((show) => this.#showRecord(show.id, now) as ShowRecord);
+    });
+    this.#ensureInTransaction = (shows, now) => ensure.immediate(shows, now);
+    // Read transactions: a show's row and its seats come from the same moment.
+    this.#readSnapshot = db.transaction((showId: string, now: number) => {
+      const show = sql.showRow.get(showId);
+      if (show === undefined) return undefined;
+      const [totalSeats] = show;
+      const booked = sql.bookedSeats.all(showId);
+      const held = sql.liveHeldSeats.all(showId, now);
+      const taken = held.length === 0 ? booked : mergeAscending(booked, held);
+      return { showId, totalSeats, bookedCount: booked.length, heldCount: taken.length - booked.length, available: freeSeats(totalSeats, taken) };
     });
     this.#readBookings = db.transaction((showId: string) => {
-      this.#requireShow(showId);
-      return this.#bookingRows.all(showId);
+      if (sql.showRow.get(showId) === undefined) throw new Error(`show "${showId}" is not in the store`);
+      return sql.bookingRows.all(showId);
     });
   }
 
@@ -173,63 +141,34 @@ export class SqliteStore implements SeatStore {
 
   async ensureShows(shows: readonly ShowDefinition[]): Promise<ShowRecord[]> {
     this.#assertOpen();
-    this.#db
-      .transaction(() => {
-        // A show that exists keeps its seat count: it may have been resized at run time.
-        for (const show of shows) this.#insertShow.run(show.id, show.totalSeats);
-      })
-      .immediate();
-    const records: ShowRecord[] = [];
-    for (const show of shows) {
-      const record = await this.getShow(show.id);
-      if (record !== undefined) records.push(record);
-    }
-    return records;
+    return this.#ensureInTransaction(shows, this.#now());
   }
 
   async applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]> {
     this.#assertOpen();
     if (commands.length === 0) return [];
-    for (const command of commands) {
-      if (command.kind !== "book" && command.kind !== "cancel") {
-        // Temporary, until the holds and shows schema lands (issue 9).
-        throw new Error(`the SQLite store cannot apply "${command.kind}" commands yet`);
-      }
-    }
-    return this.#applyInTransaction(commands as readonly SeatCommand[]);
+    return this.#applyInTransaction(commands);
   }
 
   async snapshot(showId: string): Promise<ShowSnapshot | undefined> {
     this.#assertOpen();
-    const read = this.#readShow(showId);
-    if (read === undefined) return undefined;
-    const { totalSeats, booked } = read;
-    const available = freeSeats(totalSeats, booked);
-    return { showId, totalSeats, bookedCount: booked.length, heldCount: 0, available };
+    return this.#readSnapshot(showId, this.#now());
   }
 
   async getShow(showId: string): Promise<ShowRecord | undefined> {
     this.#assertOpen();
-    const read = this.#readShow(showId);
-    if (read === undefined) return undefined;
-    // Temporary, until the holds and shows schema lands (issue 9): no names, states or holds yet.
-    return { id: showId, displayName: "", totalSeats: read.totalSeats, state: "open", createdAt: 0, bookedCount: read.booked.length, heldCount: 0 };
+    return this.#showRecord(showId, this.#now());
   }
 
   async listShows(afterId: string, limit: number): Promise<ShowRecord[]> {
     this.#assertOpen();
-    const ids = this.#showIdsAfter.all(afterId, limit);
-    const records: ShowRecord[] = [];
-    for (const id of ids) {
-      const record = await this.getShow(id);
-      if (record !== undefined) records.push(record);
-    }
-    return records;
+    return this.#sql.showRecordsAfter.all({ afterId, limit, now: this.#now() });
   }
 
-  async getHold(_holdId: string): Promise<HoldRecord | undefined> {
+  async getHold(holdId: string): Promise<HoldRecord | undefined> {
     this.#assertOpen();
-    return undefined;
+    const hold = this.#sql.holdRow.get(holdId);
+    return hold === undefined ? undefined : holdAsOf(hold, this.#now());
   }
 
   async bookings(showId: string): Promise<SeatBooking[]> {
@@ -242,74 +181,163 @@ export class SqliteStore implements SeatStore {
   }
 
   /** One command, inside the batch transaction. Throws only for faults, never for refusals. */
-  #apply(command: SeatCommand, now: number): CommandOutcome {
+  #apply(command: StoreCommand, now: number): CommandOutcome {
     const fingerprint = commandFingerprint(command);
     const remembered = command.requestId !== "";
     if (remembered) {
-      const earlier = this.#findRequest.get(command.principal, command.requestId);
+      const earlier = this.#sql.findRequest.get(command.principal, command.requestId);
       // An expired record that the purge has not reached yet counts as gone.
       if (earlier !== undefined && earlier.created_at >= now - this.#retentionMs) {
-        return earlier.fingerprint === fingerprint
-          ? decodeReplayedOutcome(earlier.outcome)
-          : requestIdReused(command);
+        return earlier.fingerprint === fingerprint ? decodeReplayedOutcome(earlier.outcome) : requestIdReused(command);
       }
     }
-    const totalSeats = this.#showTotal(command.showId);
-    const refused = checkShow(command, totalSeats === undefined ? undefined : { totalSeats, state: "open" });
-    const outcome = refused ?? (command.seats.length === 1 ? this.#applyOneSeat(command, now) : this.#applySeats(command, now));
+    const outcome = this.#decideAndApply(command, now);
     if (remembered) {
-      this.#saveRequest.run(command.principal, command.requestId, fingerprint, encodeOutcome(outcome), now);
+      this.#sql.saveRequest.run(command.principal, command.requestId, fingerprint, encodeOutcome(outcome), now);
     }
     return outcome;
   }
 
+  #decideAndApply(command: StoreCommand, now: number): CommandOutcome {
+    switch (command.kind) {
+      case "book":
+      case "cancel":
+      case "hold":
+        return command.seats.length === 1 && command.kind !== "hold"
+          ? this.#applyOneSeat(command, now)
+          : this.#applySeats(command, now);
+      case "confirm":
+      case "release":
+      case "extend":
+        return this.#applyToHold(command, now);
+      case "create-show":
+        return this.#createShow(command, now);
+      case "close-show": {
+        if (this.#sql.closeShow.run(command.showId).changes === 0) return SHOW_NOT_FOUND;
+        return { ok: true, seats: [], replayed: false, show: this.#showRecord(command.showId, now) as ShowRecord };
+      }
+      case "resize-show":
+        return this.#resizeShow(command, now);
+    }
+  }
+
+  /** The hot path: one statement reads the show, the seat's owner and its hold. */
   #applyOneSeat(command: SeatCommand, now: number): CommandOutcome {
     const seat = command.seats[0] as number;
-    const owner = this.#ownerOfSeat.get(command.showId, seat);
-    const outcome = decideSeatCommand(command, () => ({ owner, hold: undefined }), now);
-    if (outcome.ok) {
-      if (command.kind === "book") this.#bookSeat.run(command.showId, seat, command.principal, command.requestId, now);
-      else this.#releaseSeat.run(command.showId, seat);
+    const row = this.#sql.seatWithShow.get(seat, seat, command.showId);
+    const refused = checkShow(command, row === undefined ? undefined : { totalSeats: row[0], state: row[1] });
+    if (refused !== undefined || row === undefined) return refused ?? SHOW_NOT_FOUND;
+    const [, , owner, holdId, expiresAt] = row;
+    const view: SeatView = {
+      owner: owner ?? undefined,
+      hold: holdId === null ? undefined : { holdId, expiresAt: expiresAt as number },
+    };
+    const outcome = decideSeatCommand(command, () => view, now);
+    if (!outcome.ok) return outcome;
+    if (command.kind === "book") {
+      this.#sql.bookSeat.run(command.showId, seat, command.principal, command.requestId, now);
+      // The lapsed hold's mark goes with the booking: nothing reads it again.
+      if (holdId !== null) this.#sql.unmarkSeat.run(command.showId, seat);
+    } else {
+      this.#sql.releaseSeat.run(command.showId, seat);
     }
     return outcome;
   }
 
-  /** Several seats: one statement each to read, and to change, them all. */
-  #applySeats(command: SeatCommand, now: number): CommandOutcome {
+  /** Several seats, or a hold: one statement each to read, and to change, them all. */
+  #applySeats(command: SeatCommand | HoldCommand, now: number): CommandOutcome {
+    const show = this.#sql.showRow.get(command.showId);
+    const refused = checkShow(command, show === undefined ? undefined : { totalSeats: show[0], state: show[1] });
+    if (refused !== undefined) return refused;
     const seatsJson = JSON.stringify(command.seats);
-    const rows = this.#ownersOf.all(command.showId, seatsJson);
-    let ownerOf: (seat: number) => string | undefined = noOwner;
-    if (rows.length > 0) {
-      const owners = new Map(rows);
-      ownerOf = (seat) => owners.get(seat);
+    const owners = new Map(this.#sql.ownersOf.all(command.showId, seatsJson));
+    const marks = new Map<number, SeatView["hold"]>();
+    if (command.kind !== "cancel") {
+      for (const [seat, holdId, expiresAt] of this.#sql.marksOf.all(command.showId, seatsJson)) marks.set(seat, { holdId, expiresAt });
     }
-    const outcome = decideSeatCommand(command, (seat) => ({ owner: ownerOf(seat), hold: undefined }), now);
-    if (outcome.ok) {
-      if (command.kind === "book") {
-        this.#bookSeats.run(command.showId, command.principal, command.requestId, now, seatsJson);
-      } else {
-        this.#releaseSeats.run(command.showId, seatsJson);
+    const outcome = decideSeatCommand(command, (seat) => ({ owner: owners.get(seat), hold: marks.get(seat) }), now);
+    if (!outcome.ok) return outcome;
+    switch (command.kind) {
+      case "book":
+        this.#sql.bookSeats.run(command.showId, command.principal, command.requestId, now, seatsJson);
+        if (marks.size > 0) this.#sql.unmarkSeats.run(command.showId, seatsJson);
+        return outcome;
+      case "cancel":
+        this.#sql.releaseSeats.run(command.showId, seatsJson);
+        return outcome;
+      case "hold": {
+        if ((this.#sql.liveHoldsOf.get(command.principal, now) ?? 0) >= command.maxHoldsPerPrincipal) return tooManyHolds();
+        const hold = newHold(command, command.seats, now);
+        this.#sql.insertHold.run(hold.holdId, hold.showId, hold.owner, seatsJson, hold.createdAt, hold.expiresAt);
+        // Lapsed marks on these seats are overwritten.
+        this.#sql.markSeats.run(command.showId, hold.holdId, hold.expiresAt, seatsJson);
+        return { ...outcome, hold };
       }
     }
+  }
+
+  #applyToHold(command: HoldActionCommand | ExtendCommand, now: number): CommandOutcome {
+    const hold = this.#sql.holdRow.get(command.holdId);
+    const showState = hold === undefined ? undefined : this.#sql.showRow.get(hold.showId)?.[1];
+    const outcome = decideHoldCommand(command, hold, showState, now);
+    if (!outcome.ok || outcome.hold === undefined || hold === undefined) return outcome;
+    const changed = outcome.hold;
+    const seatsJson = JSON.stringify(changed.seats);
+    switch (command.kind) {
+      case "confirm":
+        this.#sql.setHoldState.run("confirmed", changed.holdId);
+        this.#sql.unmarkHeldSeats.run(changed.showId, seatsJson, changed.holdId);
+        this.#sql.bookSeats.run(changed.showId, changed.owner, command.requestId, now, seatsJson);
+        break;
+      case "release":
+        this.#sql.setHoldState.run("released", changed.holdId);
+        this.#sql.unmarkHeldSeats.run(changed.showId, seatsJson, changed.holdId);
+        break;
+      case "extend":
+        this.#sql.setHoldExpiry.run(changed.expiresAt, changed.holdId);
+        this.#sql.remarkHeldSeats.run(changed.expiresAt, changed.showId, seatsJson, changed.holdId);
+        break;
+    }
     return outcome;
   }
 
-  #showTotal(showId: string): number | undefined {
-    let totalSeats = this.#totalSeats.get(showId);
-    if (totalSeats === undefined) {
-      totalSeats = this.#showSeats.get(showId);
-      if (totalSeats !== undefined) this.#totalSeats.set(showId, totalSeats);
-    }
-    return totalSeats;
+  #createShow(command: CreateShowCommand, now: number): CommandOutcome {
+    const outcome = decideCreate(command, this.#showRecord(command.showId, now), now);
+    if (outcome.ok) this.#sql.insertShow.run(command.showId, command.totalSeats, command.displayName, now);
+    return outcome;
   }
 
-  #requireShow(showId: string): number {
-    const totalSeats = this.#showTotal(showId);
-    if (totalSeats === undefined) throw new Error(`show "${showId}" is not in the store`);
-    return totalSeats;
+  #resizeShow(command: ResizeShowCommand, now: number): CommandOutcome {
+    const show = this.#showRecord(command.showId, now);
+    const takenAbove = show === undefined ? [] : this.#sql.takenAbove.all({ showId: command.showId, total: command.totalSeats, now });
+    const outcome = decideResize(command, show, takenAbove);
+    if (!outcome.ok) return outcome;
+    this.#sql.resizeShow.run(command.totalSeats, command.showId);
+    // Only lapsed marks can be left above the new total: they go with the seats.
+    this.#sql.unmarkAbove.run(command.showId, command.totalSeats);
+    return { ...outcome, show: this.#showRecord(command.showId, now) as ShowRecord };
+  }
+
+  #showRecord(showId: string, now: number): ShowRecord | undefined {
+    return this.#sql.showRecord.get({ showId, now });
   }
 
   #assertOpen(): void {
     if (!this.#db.open) throw new Error("the SQLite store is closed");
   }
+}
+
+/** The union of two ascending, duplicate-free seat lists, ascending. */
+function mergeAscending(a: readonly number[], b: readonly number[]): number[] {
+  const merged: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i] as number;
+    const y = b[j] as number;
+    if (x <= y) i++;
+    if (y <= x) j++;
+    merged.push(Math.min(x, y));
+  }
+  return merged.concat(a.slice(i), b.slice(j));
 }
