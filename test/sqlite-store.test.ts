@@ -50,6 +50,97 @@ describe("SqliteStore", () => {
     }
   });
 
+  it("keeps a confirmed hold, its bookings and its replay, and a live hold, when closed and reopened", async () => {
+    const path = join(dir, "holds-durable.sqlite");
+    let clock = 2_000_000;
+    const options = { path, now: () => clock };
+    const alice = "spiffe://test/alice";
+    const hold = (holdId: string, seats: number[]) =>
+      ({ kind: "hold", showId: "main", seats, holdId, ttlMs: 60_000, maxHoldsPerPrincipal: 5, principal: alice, isAdmin: false, requestId: "" }) as const;
+    const confirm = { kind: "confirm", holdId: "h-1", principal: alice, isAdmin: false, requestId: "c-1" } as const;
+    const first = SqliteStore.open(options);
+    let confirmed;
+    try {
+      await first.ensureShows([{ id: "main", totalSeats: 10 }]);
+      await first.applyBatch([hold("h-1", [2, 3]), hold("h-2", [5])]);
+      clock += 1_000;
+      [confirmed] = await first.applyBatch([confirm]);
+      expect(confirmed).toMatchObject({ ok: true, seats: [2, 3], hold: { holdId: "h-1", state: "confirmed" } });
+    } finally {
+      await first.close();
+    }
+    clock += 1_000;
+    const reopened = SqliteStore.open(options);
+    try {
+      expect(await reopened.getHold("h-1")).toEqual({
+        holdId: "h-1",
+        showId: "main",
+        seats: [2, 3],
+        owner: alice,
+        createdAt: 2_000_000,
+        expiresAt: 2_060_000,
+        state: "confirmed",
+      });
+      expect(await reopened.bookings("main")).toEqual([
+        { seat: 2, owner: alice, requestId: "c-1" },
+        { seat: 3, owner: alice, requestId: "c-1" },
+      ]);
+      expect(await reopened.applyBatch([confirm])).toEqual([{ ...confirmed, replayed: true }]);
+      expect(await reopened.getHold("h-2")).toMatchObject({ state: "active", seats: [5] });
+      expect(await reopened.snapshot("main")).toEqual({ showId: "main", totalSeats: 10, bookedCount: 2, heldCount: 1, available: [1, 4, 6, 7, 8, 9, 10] });
+      expect(await reopened.applyBatch([{ kind: "book", showId: "main", seats: [5], principal: "spiffe://test/bob", isAdmin: false, requestId: "" }])).toEqual([
+        { ok: false, reason: "SEAT_HELD", seats: [5], replayed: false, retryDelayMs: 58_000 },
+      ]);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it("decides hold expiry by its injected clock, not the wall clock: a hold is expired when expiresAt equals now", async () => {
+    // A clock far from the wall clock: anything that asked SQLite or Date.now would decide otherwise.
+    let clock = 1_000;
+    const store = SqliteStore.open({ path: join(dir, "expiry-boundary.sqlite"), now: () => clock });
+    const alice = "spiffe://test/alice";
+    const bob = "spiffe://test/bob";
+    const base = { isAdmin: false, requestId: "" } as const;
+    const hold = (holdId: string, seats: number[]) =>
+      ({ ...base, kind: "hold", showId: "main", seats, holdId, ttlMs: 100, maxHoldsPerPrincipal: 1, principal: alice }) as const;
+    const bookBySeat = (seat: number) => ({ ...base, kind: "book", showId: "main", seats: [seat], principal: bob }) as const;
+    try {
+      await store.ensureShows([{ id: "main", totalSeats: 5 }]);
+      expect(await store.applyBatch([hold("h-1", [2, 3])])).toMatchObject([{ ok: true, hold: { createdAt: 1_000, expiresAt: 1_100 } }]);
+
+      clock = 1_099;
+      expect(await store.applyBatch([bookBySeat(2), hold("h-2", [4])])).toEqual([
+        { ok: false, reason: "SEAT_HELD", seats: [2], replayed: false, retryDelayMs: 1 },
+        { ok: false, reason: "TOO_MANY_HOLDS", seats: [], replayed: false },
+      ]);
+      expect(await store.getHold("h-1")).toMatchObject({ state: "active" });
+      expect(await store.getShow("main")).toMatchObject({ bookedCount: 0, heldCount: 2 });
+
+      clock = 1_100;
+      expect(await store.getHold("h-1")).toMatchObject({ state: "expired", expiresAt: 1_100 });
+      expect(await store.snapshot("main")).toEqual({ showId: "main", totalSeats: 5, bookedCount: 0, heldCount: 0, available: [1, 2, 3, 4, 5] });
+      expect(
+        await store.applyBatch([
+          { ...base, kind: "confirm", holdId: "h-1", principal: alice },
+          { ...base, kind: "extend", holdId: "h-1", principal: alice, ttlMs: 100, maxLifetimeMs: 1_000 },
+          bookBySeat(2),
+          hold("h-3", [3]),
+        ]),
+      ).toMatchObject([
+        { ok: false, reason: "HOLD_EXPIRED", seats: [2, 3] },
+        { ok: false, reason: "HOLD_EXPIRED", seats: [2, 3] },
+        { ok: true, seats: [2] },
+        { ok: true, seats: [3], hold: { holdId: "h-3", expiresAt: 1_200 } },
+      ]);
+      expect(await store.getShow("main")).toMatchObject({ bookedCount: 1, heldCount: 1 });
+      expect(await store.getHold("h-1")).toMatchObject({ state: "expired" });
+    } finally {
+      await store.close();
+    }
+  });
+
   it("opens its file with better-sqlite3 12 on Node 20 and 13 on Node 22 and later, never loading the other", async () => {
     const path = join(dir, "binding.sqlite");
     await SqliteStore.open(path).close();
