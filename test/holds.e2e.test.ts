@@ -155,11 +155,7 @@ describe("holds and shows over mutual TLS: refusals", () => {
     expect((await alice.cancelSeats({ showId: "closing", seats: [1] })).seats).toEqual([1]);
   });
 
-  // Known gap in the core (reported with this test): a refused ConfirmHold
-  // is decided by hold id, and the refusal does not carry the hold's show, so
-  // the message reads `show "" is closed` and ErrorInfo has no show_id. When
-  // the core names the show, this test fails: turn it into a plain `it`.
-  it.fails("names the hold's show in a SHOW_CLOSED refusal of ConfirmHold", async () => {
+  it("names the hold's show in a SHOW_CLOSED refusal of ConfirmHold", async () => {
     await admin.createShow({ showId: "closing-confirm", totalSeats: 10 });
     const { hold } = await alice.holdSeats({ showId: "closing-confirm", seats: [2], ttlMs: 60_000 });
     await admin.closeShow({ showId: "closing-confirm" });

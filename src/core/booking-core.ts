@@ -471,7 +471,7 @@ export class BookingCore {
   async #apply(command: StoreCommand, context: CallContext, subject: RefusalSubject): Promise<Applied> {
     const outcome = await this.#enqueue(command, context.deadline);
     if (!outcome.ok) {
-      // A refused confirm names the hold's show once the store knows it.
+      // A refusal of a hold command names the hold's show when the store knows it.
       throw refusalFailure(subject, outcome);
     }
     return outcome;

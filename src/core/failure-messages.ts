@@ -15,14 +15,15 @@ export interface RefusalSubject {
  * written for people that names every offending seat.
  */
 export function refusalFailure(subject: RefusalSubject, refusal: Refusal): BookingFailure {
+  const showId = refusal.showId ?? subject.showId;
   const seatList = describeSeats(refusal.seats);
-  const show = `show "${subject.showId}"`;
+  const show = `show "${showId}"`;
   const plural = refusal.seats.length > 1;
   const are = plural ? "are" : "is";
   const hold = `hold ${subject.holdId ?? ""}`;
   const facts = {
     reason: refusal.reason,
-    showId: subject.showId,
+    showId,
     seats: refusal.seats,
     ...(subject.holdId === undefined ? {} : { holdId: subject.holdId }),
   };

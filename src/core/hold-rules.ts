@@ -52,7 +52,7 @@ export function decideHoldCommand(
   if (current.state === "expired") return refusal("HOLD_EXPIRED", hold.seats);
   switch (command.kind) {
     case "confirm":
-      if (showState !== "open") return refusal("SHOW_CLOSED", hold.seats);
+      if (showState !== "open") return { ...refusal("SHOW_CLOSED", hold.seats), showId: hold.showId };
       return { ok: true, seats: hold.seats, replayed: false, hold: { ...hold, state: "confirmed" } };
     case "release":
       return { ok: true, seats: hold.seats, replayed: false, hold: { ...hold, state: "released" } };

@@ -157,6 +157,8 @@ export interface Refusal {
   readonly replayed: boolean;
   /** SEAT_HELD: ms until the last of the offending holds lapses. */
   readonly retryDelayMs?: number;
+  /** The show at fault, when the command named a hold rather than a show. */
+  readonly showId?: string;
   /** SEATS_OUT_OF_RANGE and SHOW_SHRINK_BLOCKED: the show's seat count. */
   readonly totalSeats?: number;
 }
