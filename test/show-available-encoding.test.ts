@@ -13,8 +13,10 @@ describe("the ShowAvailableResponse encoder", () => {
         fc.nat({ max: 0xffffffff }),
         fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 300 }),
         fc.nat({ max: 0xffffffff }),
-        (showId, totalSeats, bookedCount, availableSeats, heldCount) => {
-          const message = create(ShowAvailableResponseSchema, { showId, totalSeats, bookedCount, availableSeats, heldCount });
+        fc.array(fc.record({ first: fc.nat({ max: 0xffffffff }), last: fc.nat({ max: 0xffffffff }) }), { maxLength: 20 }),
+        fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }),
+        (showId, totalSeats, bookedCount, availableSeats, heldCount, freeRanges, version) => {
+          const message = create(ShowAvailableResponseSchema, { showId, totalSeats, bookedCount, availableSeats, heldCount, freeRanges, version });
           expect(encodeShowAvailable(message).equals(Buffer.from(toBinary(ShowAvailableResponseSchema, message)))).toBe(true);
         },
       ),

@@ -68,7 +68,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file booking/v1/booking.proto.
  */
 export const file_booking_v1_booking: GenFile = /*@__PURE__*/
-  fileDesc("Chhib29raW5nL3YxL2Jvb2tpbmcucHJvdG8SCmJvb2tpbmcudjEiRgoQQm9va1NlYXRzUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEg0KBXNlYXRzGAIgAygNEhIKCnJlcXVlc3RfaWQYAyABKAkiVAoRQm9va1NlYXRzUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRINCgVvd25lchgDIAEoCRIQCghyZXBsYXllZBgEIAEoCCJIChJDYW5jZWxTZWF0c1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRISCgpyZXF1ZXN0X2lkGAMgASgJIkcKE0NhbmNlbFNlYXRzUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRIQCghyZXBsYXllZBgDIAEoCCInChRTaG93QXZhaWxhYmxlUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJIoABChVTaG93QXZhaWxhYmxlUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRITCgt0b3RhbF9zZWF0cxgCIAEoDRIUCgxib29rZWRfY291bnQYAyABKA0SFwoPYXZhaWxhYmxlX3NlYXRzGAQgAygNEhIKCmhlbGRfY291bnQYBSABKA0iwwEKBFNob3cSDwoHc2hvd19pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEwoLdG90YWxfc2VhdHMYAyABKA0SFAoMYm9va2VkX2NvdW50GAQgASgNEhIKCmhlbGRfY291bnQYBSABKA0SJAoFc3RhdGUYBiABKA4yFS5ib29raW5nLnYxLlNob3dTdGF0ZRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwoRQ3JlYXRlU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRITCgt0b3RhbF9zZWF0cxgCIAEoDRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJGChJDcmVhdGVTaG93UmVzcG9uc2USHgoEc2hvdxgBIAEoCzIQLmJvb2tpbmcudjEuU2hvdxIQCghyZXBsYXllZBgCIAEoCCIhCg5HZXRTaG93UmVxdWVzdBIPCgdzaG93X2lkGAEgASgJIjEKD0dldFNob3dSZXNwb25zZRIeCgRzaG93GAEgASgLMhAuYm9va2luZy52MS5TaG93IjkKEExpc3RTaG93c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFNob3dzUmVzcG9uc2USHwoFc2hvd3MYASADKAsyEC5ib29raW5nLnYxLlNob3cSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjcKEENsb3NlU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIjMKEUNsb3NlU2hvd1Jlc3BvbnNlEh4KBHNob3cYASABKAsyEC5ib29raW5nLnYxLlNob3ciTQoRUmVzaXplU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRITCgt0b3RhbF9zZWF0cxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJIjQKElJlc2l6ZVNob3dSZXNwb25zZRIeCgRzaG93GAEgASgLMhAuYm9va2luZy52MS5TaG93Is4BCgRIb2xkEg8KB2hvbGRfaWQYASABKAkSDwoHc2hvd19pZBgCIAEoCRINCgVzZWF0cxgDIAMoDRINCgVvd25lchgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBXN0YXRlGAcgASgOMhUuYm9va2luZy52MS5Ib2xkU3RhdGUibgoQSG9sZFNlYXRzUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEg0KBXNlYXRzGAIgAygNEiYKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpyZXF1ZXN0X2lkGAQgASgJIkUKEUhvbGRTZWF0c1Jlc3BvbnNlEh4KBGhvbGQYASABKAsyEC5ib29raW5nLnYxLkhvbGQSEAoIcmVwbGF5ZWQYAiABKAgiYAoRRXh0ZW5kSG9sZFJlcXVlc3QSDwoHaG9sZF9pZBgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcmVxdWVzdF9pZBgDIAEoCSI0ChJFeHRlbmRIb2xkUmVzcG9uc2USHgoEaG9sZBgBIAEoCzIQLmJvb2tpbmcudjEuSG9sZCI5ChJDb25maXJtSG9sZFJlcXVlc3QSDwoHaG9sZF9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJImcKE0NvbmZpcm1Ib2xkUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRINCgVvd25lchgDIAEoCRIQCghyZXBsYXllZBgEIAEoCBIPCgdob2xkX2lkGAUgASgJIjkKElJlbGVhc2VIb2xkUmVxdWVzdBIPCgdob2xkX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiNQoTUmVsZWFzZUhvbGRSZXNwb25zZRIeCgRob2xkGAEgASgLMhAuYm9va2luZy52MS5Ib2xkIiEKDkdldEhvbGRSZXF1ZXN0Eg8KB2hvbGRfaWQYASABKAkiMQoPR2V0SG9sZFJlc3BvbnNlEh4KBGhvbGQYASABKAsyEC5ib29raW5nLnYxLkhvbGQqUwoJU2hvd1N0YXRlEhoKFlNIT1dfU1RBVEVfVU5TUEVDSUZJRUQQABITCg9TSE9XX1NUQVRFX09QRU4QARIVChFTSE9XX1NUQVRFX0NMT1NFRBACKokBCglIb2xkU3RhdGUSGgoWSE9MRF9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUhPTERfU1RBVEVfQUNUSVZFEAESGAoUSE9MRF9TVEFURV9DT05GSVJNRUQQAhIXChNIT0xEX1NUQVRFX1JFTEVBU0VEEAMSFgoSSE9MRF9TVEFURV9FWFBJUkVEEAQy7QcKDkJvb2tpbmdTZXJ2aWNlEkgKCUJvb2tTZWF0cxIcLmJvb2tpbmcudjEuQm9va1NlYXRzUmVxdWVzdBodLmJvb2tpbmcudjEuQm9va1NlYXRzUmVzcG9uc2USTgoLQ2FuY2VsU2VhdHMSHi5ib29raW5nLnYxLkNhbmNlbFNlYXRzUmVxdWVzdBofLmJvb2tpbmcudjEuQ2FuY2VsU2VhdHNSZXNwb25zZRJUCg1TaG93QXZhaWxhYmxlEiAuYm9va2luZy52MS5TaG93QXZhaWxhYmxlUmVxdWVzdBohLmJvb2tpbmcudjEuU2hvd0F2YWlsYWJsZVJlc3BvbnNlEksKCkNyZWF0ZVNob3cSHS5ib29raW5nLnYxLkNyZWF0ZVNob3dSZXF1ZXN0Gh4uYm9va2luZy52MS5DcmVhdGVTaG93UmVzcG9uc2USQgoHR2V0U2hvdxIaLmJvb2tpbmcudjEuR2V0U2hvd1JlcXVlc3QaGy5ib29raW5nLnYxLkdldFNob3dSZXNwb25zZRJICglMaXN0U2hvd3MSHC5ib29raW5nLnYxLkxpc3RTaG93c1JlcXVlc3QaHS5ib29raW5nLnYxLkxpc3RTaG93c1Jlc3BvbnNlEkgKCUNsb3NlU2hvdxIcLmJvb2tpbmcudjEuQ2xvc2VTaG93UmVxdWVzdBodLmJvb2tpbmcudjEuQ2xvc2VTaG93UmVzcG9uc2USSwoKUmVzaXplU2hvdxIdLmJvb2tpbmcudjEuUmVzaXplU2hvd1JlcXVlc3QaHi5ib29raW5nLnYxLlJlc2l6ZVNob3dSZXNwb25zZRJICglIb2xkU2VhdHMSHC5ib29raW5nLnYxLkhvbGRTZWF0c1JlcXVlc3QaHS5ib29raW5nLnYxLkhvbGRTZWF0c1Jlc3BvbnNlEksKCkV4dGVuZEhvbGQSHS5ib29raW5nLnYxLkV4dGVuZEhvbGRSZXF1ZXN0Gh4uYm9va2luZy52MS5FeHRlbmRIb2xkUmVzcG9uc2USTgoLQ29uZmlybUhvbGQSHi5ib29raW5nLnYxLkNvbmZpcm1Ib2xkUmVxdWVzdBofLmJvb2tpbmcudjEuQ29uZmlybUhvbGRSZXNwb25zZRJOCgtSZWxlYXNlSG9sZBIeLmJvb2tpbmcudjEuUmVsZWFzZUhvbGRSZXF1ZXN0Gh8uYm9va2luZy52MS5SZWxlYXNlSG9sZFJlc3BvbnNlEkIKB0dldEhvbGQSGi5ib29raW5nLnYxLkdldEhvbGRSZXF1ZXN0GhsuYm9va2luZy52MS5HZXRIb2xkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chhib29raW5nL3YxL2Jvb2tpbmcucHJvdG8SCmJvb2tpbmcudjEiRgoQQm9va1NlYXRzUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEg0KBXNlYXRzGAIgAygNEhIKCnJlcXVlc3RfaWQYAyABKAkiVAoRQm9va1NlYXRzUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRINCgVvd25lchgDIAEoCRIQCghyZXBsYXllZBgEIAEoCCJIChJDYW5jZWxTZWF0c1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRISCgpyZXF1ZXN0X2lkGAMgASgJIkcKE0NhbmNlbFNlYXRzUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRIQCghyZXBsYXllZBgDIAEoCCJTChRTaG93QXZhaWxhYmxlUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEioKBGZvcm0YAiABKA4yHC5ib29raW5nLnYxLkF2YWlsYWJpbGl0eUZvcm0iKAoJU2VhdFJhbmdlEg0KBWZpcnN0GAEgASgNEgwKBGxhc3QYAiABKA0ivQEKFVNob3dBdmFpbGFibGVSZXNwb25zZRIPCgdzaG93X2lkGAEgASgJEhMKC3RvdGFsX3NlYXRzGAIgASgNEhQKDGJvb2tlZF9jb3VudBgDIAEoDRIXCg9hdmFpbGFibGVfc2VhdHMYBCADKA0SEgoKaGVsZF9jb3VudBgFIAEoDRIqCgtmcmVlX3JhbmdlcxgGIAMoCzIVLmJvb2tpbmcudjEuU2VhdFJhbmdlEg8KB3ZlcnNpb24YByABKAQiwwEKBFNob3cSDwoHc2hvd19pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEwoLdG90YWxfc2VhdHMYAyABKA0SFAoMYm9va2VkX2NvdW50GAQgASgNEhIKCmhlbGRfY291bnQYBSABKA0SJAoFc3RhdGUYBiABKA4yFS5ib29raW5nLnYxLlNob3dTdGF0ZRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwoRQ3JlYXRlU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRITCgt0b3RhbF9zZWF0cxgCIAEoDRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJGChJDcmVhdGVTaG93UmVzcG9uc2USHgoEc2hvdxgBIAEoCzIQLmJvb2tpbmcudjEuU2hvdxIQCghyZXBsYXllZBgCIAEoCCIhCg5HZXRTaG93UmVxdWVzdBIPCgdzaG93X2lkGAEgASgJIjEKD0dldFNob3dSZXNwb25zZRIeCgRzaG93GAEgASgLMhAuYm9va2luZy52MS5TaG93IjkKEExpc3RTaG93c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiTQoRTGlzdFNob3dzUmVzcG9uc2USHwoFc2hvd3MYASADKAsyEC5ib29raW5nLnYxLlNob3cSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjcKEENsb3NlU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIjMKEUNsb3NlU2hvd1Jlc3BvbnNlEh4KBHNob3cYASABKAsyEC5ib29raW5nLnYxLlNob3ciTQoRUmVzaXplU2hvd1JlcXVlc3QSDwoHc2hvd19pZBgBIAEoCRITCgt0b3RhbF9zZWF0cxgCIAEoDRISCgpyZXF1ZXN0X2lkGAMgASgJIjQKElJlc2l6ZVNob3dSZXNwb25zZRIeCgRzaG93GAEgASgLMhAuYm9va2luZy52MS5TaG93Is4BCgRIb2xkEg8KB2hvbGRfaWQYASABKAkSDwoHc2hvd19pZBgCIAEoCRINCgVzZWF0cxgDIAMoDRINCgVvd25lchgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBXN0YXRlGAcgASgOMhUuYm9va2luZy52MS5Ib2xkU3RhdGUibgoQSG9sZFNlYXRzUmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEg0KBXNlYXRzGAIgAygNEiYKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpyZXF1ZXN0X2lkGAQgASgJIkUKEUhvbGRTZWF0c1Jlc3BvbnNlEh4KBGhvbGQYASABKAsyEC5ib29raW5nLnYxLkhvbGQSEAoIcmVwbGF5ZWQYAiABKAgiYAoRRXh0ZW5kSG9sZFJlcXVlc3QSDwoHaG9sZF9pZBgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcmVxdWVzdF9pZBgDIAEoCSI0ChJFeHRlbmRIb2xkUmVzcG9uc2USHgoEaG9sZBgBIAEoCzIQLmJvb2tpbmcudjEuSG9sZCI5ChJDb25maXJtSG9sZFJlcXVlc3QSDwoHaG9sZF9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJImcKE0NvbmZpcm1Ib2xkUmVzcG9uc2USDwoHc2hvd19pZBgBIAEoCRINCgVzZWF0cxgCIAMoDRINCgVvd25lchgDIAEoCRIQCghyZXBsYXllZBgEIAEoCBIPCgdob2xkX2lkGAUgASgJIjkKElJlbGVhc2VIb2xkUmVxdWVzdBIPCgdob2xkX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiNQoTUmVsZWFzZUhvbGRSZXNwb25zZRIeCgRob2xkGAEgASgLMhAuYm9va2luZy52MS5Ib2xkIiEKDkdldEhvbGRSZXF1ZXN0Eg8KB2hvbGRfaWQYASABKAkiMQoPR2V0SG9sZFJlc3BvbnNlEh4KBGhvbGQYASABKAsyEC5ib29raW5nLnYxLkhvbGQikQEKGFdhdGNoQXZhaWxhYmlsaXR5UmVxdWVzdBIPCgdzaG93X2lkGAEgASgJEiAKE3Jlc3VtZV9mcm9tX3ZlcnNpb24YAiABKARIAIgBARIqCgRmb3JtGAMgASgOMhwuYm9va2luZy52MS5BdmFpbGFiaWxpdHlGb3JtQhYKFF9yZXN1bWVfZnJvbV92ZXJzaW9uIo4BChlXYXRjaEF2YWlsYWJpbGl0eVJlc3BvbnNlEjQKCHNuYXBzaG90GAEgASgLMiAuYm9va2luZy52MS5BdmFpbGFiaWxpdHlTbmFwc2hvdEgAEjIKB2NoYW5nZXMYAiABKAsyHy5ib29raW5nLnYxLkF2YWlsYWJpbGl0eUNoYW5nZXNIAEIHCgVldmVudCKJAgoUQXZhaWxhYmlsaXR5U25hcHNob3QSDwoHc2hvd19pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEhMKC3RvdGFsX3NlYXRzGAMgASgNEhQKDGJvb2tlZF9jb3VudBgEIAEoDRISCgpoZWxkX2NvdW50GAUgASgNEhIKCmZyZWVfc2VhdHMYBiADKA0SKgoLZnJlZV9yYW5nZXMYByADKAsyFS5ib29raW5nLnYxLlNlYXRSYW5nZRISCgpoZWxkX3NlYXRzGAggAygNEiQKBXN0YXRlGAkgASgOMhUuYm9va2luZy52MS5TaG93U3RhdGUSFgoOcmVzdW1lX3Rvb19vbGQYCiABKAgiTwoTQXZhaWxhYmlsaXR5Q2hhbmdlcxIPCgdzaG93X2lkGAEgASgJEicKB2NoYW5nZXMYAiADKAsyFi5ib29raW5nLnYxLlNlYXRDaGFuZ2UinAEKClNlYXRDaGFuZ2USDwoHdmVyc2lvbhgBIAEoBBIoCgRraW5kGAIgASgOMhouYm9va2luZy52MS5TZWF0Q2hhbmdlS2luZBINCgVzZWF0cxgDIAMoDRITCgt0b3RhbF9zZWF0cxgEIAEoDRIvCgtjb21taXRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqjAEKEEF2YWlsYWJpbGl0eUZvcm0SIQodQVZBSUxBQklMSVRZX0ZPUk1fVU5TUEVDSUZJRUQQABIbChdBVkFJTEFCSUxJVFlfRk9STV9TRUFUUxABEhwKGEFWQUlMQUJJTElUWV9GT1JNX1JBTkdFUxACEhoKFkFWQUlMQUJJTElUWV9GT1JNX0JPVEgQAypTCglTaG93U3RhdGUSGgoWU0hPV19TVEFURV9VTlNQRUNJRklFRBAAEhMKD1NIT1dfU1RBVEVfT1BFThABEhUKEVNIT1dfU1RBVEVfQ0xPU0VEEAIqiQEKCUhvbGRTdGF0ZRIaChZIT0xEX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSE9MRF9TVEFURV9BQ1RJVkUQARIYChRIT0xEX1NUQVRFX0NPTkZJUk1FRBACEhcKE0hPTERfU1RBVEVfUkVMRUFTRUQQAxIWChJIT0xEX1NUQVRFX0VYUElSRUQQBCrlAQoOU2VhdENoYW5nZUtpbmQSIAocU0VBVF9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhsKF1NFQVRfQ0hBTkdFX0tJTkRfQk9PS0VEEAESHQoZU0VBVF9DSEFOR0VfS0lORF9SRUxFQVNFRBACEhkKFVNFQVRfQ0hBTkdFX0tJTkRfSEVMRBADEh8KG1NFQVRfQ0hBTkdFX0tJTkRfSE9MRF9FTkRFRBAEEhwKGFNFQVRfQ0hBTkdFX0tJTkRfUkVTSVpFRBAFEhsKF1NFQVRfQ0hBTkdFX0tJTkRfQ0xPU0VEEAYy0QgKDkJvb2tpbmdTZXJ2aWNlEkgKCUJvb2tTZWF0cxIcLmJvb2tpbmcudjEuQm9va1NlYXRzUmVxdWVzdBodLmJvb2tpbmcudjEuQm9va1NlYXRzUmVzcG9uc2USTgoLQ2FuY2VsU2VhdHMSHi5ib29raW5nLnYxLkNhbmNlbFNlYXRzUmVxdWVzdBofLmJvb2tpbmcudjEuQ2FuY2VsU2VhdHNSZXNwb25zZRJUCg1TaG93QXZhaWxhYmxlEiAuYm9va2luZy52MS5TaG93QXZhaWxhYmxlUmVxdWVzdBohLmJvb2tpbmcudjEuU2hvd0F2YWlsYWJsZVJlc3BvbnNlEksKCkNyZWF0ZVNob3cSHS5ib29raW5nLnYxLkNyZWF0ZVNob3dSZXF1ZXN0Gh4uYm9va2luZy52MS5DcmVhdGVTaG93UmVzcG9uc2USQgoHR2V0U2hvdxIaLmJvb2tpbmcudjEuR2V0U2hvd1JlcXVlc3QaGy5ib29raW5nLnYxLkdldFNob3dSZXNwb25zZRJICglMaXN0U2hvd3MSHC5ib29raW5nLnYxLkxpc3RTaG93c1JlcXVlc3QaHS5ib29raW5nLnYxLkxpc3RTaG93c1Jlc3BvbnNlEkgKCUNsb3NlU2hvdxIcLmJvb2tpbmcudjEuQ2xvc2VTaG93UmVxdWVzdBodLmJvb2tpbmcudjEuQ2xvc2VTaG93UmVzcG9uc2USSwoKUmVzaXplU2hvdxIdLmJvb2tpbmcudjEuUmVzaXplU2hvd1JlcXVlc3QaHi5ib29raW5nLnYxLlJlc2l6ZVNob3dSZXNwb25zZRJICglIb2xkU2VhdHMSHC5ib29raW5nLnYxLkhvbGRTZWF0c1JlcXVlc3QaHS5ib29raW5nLnYxLkhvbGRTZWF0c1Jlc3BvbnNlEksKCkV4dGVuZEhvbGQSHS5ib29raW5nLnYxLkV4dGVuZEhvbGRSZXF1ZXN0Gh4uYm9va2luZy52MS5FeHRlbmRIb2xkUmVzcG9uc2USTgoLQ29uZmlybUhvbGQSHi5ib29raW5nLnYxLkNvbmZpcm1Ib2xkUmVxdWVzdBofLmJvb2tpbmcudjEuQ29uZmlybUhvbGRSZXNwb25zZRJOCgtSZWxlYXNlSG9sZBIeLmJvb2tpbmcudjEuUmVsZWFzZUhvbGRSZXF1ZXN0Gh8uYm9va2luZy52MS5SZWxlYXNlSG9sZFJlc3BvbnNlEkIKB0dldEhvbGQSGi5ib29raW5nLnYxLkdldEhvbGRSZXF1ZXN0GhsuYm9va2luZy52MS5HZXRIb2xkUmVzcG9uc2USYgoRV2F0Y2hBdmFpbGFiaWxpdHkSJC5ib29raW5nLnYxLldhdGNoQXZhaWxhYmlsaXR5UmVxdWVzdBolLmJvb2tpbmcudjEuV2F0Y2hBdmFpbGFiaWxpdHlSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * BookSeatsRequest asks for a set of seats in one show.
@@ -238,6 +238,14 @@ export type ShowAvailableRequest = Message<"booking.v1.ShowAvailableRequest"> & 
    * @generated from field: string show_id = 1;
    */
   showId: string;
+
+  /**
+   * Which form of the free seats to send; unset means AVAILABILITY_FORM_SEATS
+   * (the available_seats list, as before ranges existed).
+   *
+   * @generated from field: booking.v1.AvailabilityForm form = 2;
+   */
+  form: AvailabilityForm;
 };
 
 /**
@@ -246,6 +254,34 @@ export type ShowAvailableRequest = Message<"booking.v1.ShowAvailableRequest"> & 
  */
 export const ShowAvailableRequestSchema: GenMessage<ShowAvailableRequest> = /*@__PURE__*/
   messageDesc(file_booking_v1_booking, 4);
+
+/**
+ * SeatRange is the seats first to last, both included.
+ *
+ * @generated from message booking.v1.SeatRange
+ */
+export type SeatRange = Message<"booking.v1.SeatRange"> & {
+  /**
+   * The first seat of the range.
+   *
+   * @generated from field: uint32 first = 1;
+   */
+  first: number;
+
+  /**
+   * The last seat of the range (equal to first for a single seat).
+   *
+   * @generated from field: uint32 last = 2;
+   */
+  last: number;
+};
+
+/**
+ * Describes the message booking.v1.SeatRange.
+ * Use `create(SeatRangeSchema)` to create a new message.
+ */
+export const SeatRangeSchema: GenMessage<SeatRange> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 5);
 
 /**
  * ShowAvailableResponse is a consistent snapshot of one show.
@@ -287,6 +323,21 @@ export type ShowAvailableResponse = Message<"booking.v1.ShowAvailableResponse"> 
    * @generated from field: uint32 held_count = 5;
    */
   heldCount: number;
+
+  /**
+   * The free seats as ascending, non-adjacent ranges, when the request asked
+   * for AVAILABILITY_FORM_RANGES or AVAILABILITY_FORM_BOTH.
+   *
+   * @generated from field: repeated booking.v1.SeatRange free_ranges = 6;
+   */
+  freeRanges: SeatRange[];
+
+  /**
+   * The show's version this listing describes (see WatchAvailability).
+   *
+   * @generated from field: uint64 version = 7;
+   */
+  version: bigint;
 };
 
 /**
@@ -294,7 +345,7 @@ export type ShowAvailableResponse = Message<"booking.v1.ShowAvailableResponse"> 
  * Use `create(ShowAvailableResponseSchema)` to create a new message.
  */
 export const ShowAvailableResponseSchema: GenMessage<ShowAvailableResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 5);
+  messageDesc(file_booking_v1_booking, 6);
 
 /**
  * Show is one show as a resource.
@@ -359,7 +410,7 @@ export type Show = Message<"booking.v1.Show"> & {
  * Use `create(ShowSchema)` to create a new message.
  */
 export const ShowSchema: GenMessage<Show> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 6);
+  messageDesc(file_booking_v1_booking, 7);
 
 /**
  * CreateShowRequest defines a new show.
@@ -402,7 +453,7 @@ export type CreateShowRequest = Message<"booking.v1.CreateShowRequest"> & {
  * Use `create(CreateShowRequestSchema)` to create a new message.
  */
 export const CreateShowRequestSchema: GenMessage<CreateShowRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 7);
+  messageDesc(file_booking_v1_booking, 8);
 
 /**
  * CreateShowResponse is the created show.
@@ -430,7 +481,7 @@ export type CreateShowResponse = Message<"booking.v1.CreateShowResponse"> & {
  * Use `create(CreateShowResponseSchema)` to create a new message.
  */
 export const CreateShowResponseSchema: GenMessage<CreateShowResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 8);
+  messageDesc(file_booking_v1_booking, 9);
 
 /**
  * GetShowRequest names a show.
@@ -451,7 +502,7 @@ export type GetShowRequest = Message<"booking.v1.GetShowRequest"> & {
  * Use `create(GetShowRequestSchema)` to create a new message.
  */
 export const GetShowRequestSchema: GenMessage<GetShowRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 9);
+  messageDesc(file_booking_v1_booking, 10);
 
 /**
  * GetShowResponse is one show.
@@ -472,7 +523,7 @@ export type GetShowResponse = Message<"booking.v1.GetShowResponse"> & {
  * Use `create(GetShowResponseSchema)` to create a new message.
  */
 export const GetShowResponseSchema: GenMessage<GetShowResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 10);
+  messageDesc(file_booking_v1_booking, 11);
 
 /**
  * ListShowsRequest asks for a page of shows.
@@ -500,7 +551,7 @@ export type ListShowsRequest = Message<"booking.v1.ListShowsRequest"> & {
  * Use `create(ListShowsRequestSchema)` to create a new message.
  */
 export const ListShowsRequestSchema: GenMessage<ListShowsRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 11);
+  messageDesc(file_booking_v1_booking, 12);
 
 /**
  * ListShowsResponse is a page of shows in id order.
@@ -528,7 +579,7 @@ export type ListShowsResponse = Message<"booking.v1.ListShowsResponse"> & {
  * Use `create(ListShowsResponseSchema)` to create a new message.
  */
 export const ListShowsResponseSchema: GenMessage<ListShowsResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 12);
+  messageDesc(file_booking_v1_booking, 13);
 
 /**
  * CloseShowRequest names a show to close.
@@ -556,7 +607,7 @@ export type CloseShowRequest = Message<"booking.v1.CloseShowRequest"> & {
  * Use `create(CloseShowRequestSchema)` to create a new message.
  */
 export const CloseShowRequestSchema: GenMessage<CloseShowRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 13);
+  messageDesc(file_booking_v1_booking, 14);
 
 /**
  * CloseShowResponse is the closed show.
@@ -577,7 +628,7 @@ export type CloseShowResponse = Message<"booking.v1.CloseShowResponse"> & {
  * Use `create(CloseShowResponseSchema)` to create a new message.
  */
 export const CloseShowResponseSchema: GenMessage<CloseShowResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 14);
+  messageDesc(file_booking_v1_booking, 15);
 
 /**
  * ResizeShowRequest changes a show's number of seats.
@@ -612,7 +663,7 @@ export type ResizeShowRequest = Message<"booking.v1.ResizeShowRequest"> & {
  * Use `create(ResizeShowRequestSchema)` to create a new message.
  */
 export const ResizeShowRequestSchema: GenMessage<ResizeShowRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 15);
+  messageDesc(file_booking_v1_booking, 16);
 
 /**
  * ResizeShowResponse is the resized show.
@@ -633,7 +684,7 @@ export type ResizeShowResponse = Message<"booking.v1.ResizeShowResponse"> & {
  * Use `create(ResizeShowResponseSchema)` to create a new message.
  */
 export const ResizeShowResponseSchema: GenMessage<ResizeShowResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 16);
+  messageDesc(file_booking_v1_booking, 17);
 
 /**
  * Hold is a time-limited claim on seats of one show.
@@ -698,7 +749,7 @@ export type Hold = Message<"booking.v1.Hold"> & {
  * Use `create(HoldSchema)` to create a new message.
  */
 export const HoldSchema: GenMessage<Hold> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 17);
+  messageDesc(file_booking_v1_booking, 18);
 
 /**
  * HoldSeatsRequest asks to hold seats.
@@ -742,7 +793,7 @@ export type HoldSeatsRequest = Message<"booking.v1.HoldSeatsRequest"> & {
  * Use `create(HoldSeatsRequestSchema)` to create a new message.
  */
 export const HoldSeatsRequestSchema: GenMessage<HoldSeatsRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 18);
+  messageDesc(file_booking_v1_booking, 19);
 
 /**
  * HoldSeatsResponse is the new hold.
@@ -770,7 +821,7 @@ export type HoldSeatsResponse = Message<"booking.v1.HoldSeatsResponse"> & {
  * Use `create(HoldSeatsResponseSchema)` to create a new message.
  */
 export const HoldSeatsResponseSchema: GenMessage<HoldSeatsResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 19);
+  messageDesc(file_booking_v1_booking, 20);
 
 /**
  * ExtendHoldRequest asks for more time on a hold.
@@ -806,7 +857,7 @@ export type ExtendHoldRequest = Message<"booking.v1.ExtendHoldRequest"> & {
  * Use `create(ExtendHoldRequestSchema)` to create a new message.
  */
 export const ExtendHoldRequestSchema: GenMessage<ExtendHoldRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 20);
+  messageDesc(file_booking_v1_booking, 21);
 
 /**
  * ExtendHoldResponse is the extended hold.
@@ -827,7 +878,7 @@ export type ExtendHoldResponse = Message<"booking.v1.ExtendHoldResponse"> & {
  * Use `create(ExtendHoldResponseSchema)` to create a new message.
  */
 export const ExtendHoldResponseSchema: GenMessage<ExtendHoldResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 21);
+  messageDesc(file_booking_v1_booking, 22);
 
 /**
  * ConfirmHoldRequest books a hold's seats.
@@ -855,7 +906,7 @@ export type ConfirmHoldRequest = Message<"booking.v1.ConfirmHoldRequest"> & {
  * Use `create(ConfirmHoldRequestSchema)` to create a new message.
  */
 export const ConfirmHoldRequestSchema: GenMessage<ConfirmHoldRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 22);
+  messageDesc(file_booking_v1_booking, 23);
 
 /**
  * ConfirmHoldResponse confirms the booking, like BookSeatsResponse. It is
@@ -905,7 +956,7 @@ export type ConfirmHoldResponse = Message<"booking.v1.ConfirmHoldResponse"> & {
  * Use `create(ConfirmHoldResponseSchema)` to create a new message.
  */
 export const ConfirmHoldResponseSchema: GenMessage<ConfirmHoldResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 23);
+  messageDesc(file_booking_v1_booking, 24);
 
 /**
  * ReleaseHoldRequest frees a hold's seats.
@@ -933,7 +984,7 @@ export type ReleaseHoldRequest = Message<"booking.v1.ReleaseHoldRequest"> & {
  * Use `create(ReleaseHoldRequestSchema)` to create a new message.
  */
 export const ReleaseHoldRequestSchema: GenMessage<ReleaseHoldRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 24);
+  messageDesc(file_booking_v1_booking, 25);
 
 /**
  * ReleaseHoldResponse is the released hold.
@@ -954,7 +1005,7 @@ export type ReleaseHoldResponse = Message<"booking.v1.ReleaseHoldResponse"> & {
  * Use `create(ReleaseHoldResponseSchema)` to create a new message.
  */
 export const ReleaseHoldResponseSchema: GenMessage<ReleaseHoldResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 25);
+  messageDesc(file_booking_v1_booking, 26);
 
 /**
  * GetHoldRequest names a hold.
@@ -975,7 +1026,7 @@ export type GetHoldRequest = Message<"booking.v1.GetHoldRequest"> & {
  * Use `create(GetHoldRequestSchema)` to create a new message.
  */
 export const GetHoldRequestSchema: GenMessage<GetHoldRequest> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 26);
+  messageDesc(file_booking_v1_booking, 27);
 
 /**
  * GetHoldResponse is one hold.
@@ -997,7 +1048,287 @@ export type GetHoldResponse = Message<"booking.v1.GetHoldResponse"> & {
  * Use `create(GetHoldResponseSchema)` to create a new message.
  */
 export const GetHoldResponseSchema: GenMessage<GetHoldResponse> = /*@__PURE__*/
-  messageDesc(file_booking_v1_booking, 27);
+  messageDesc(file_booking_v1_booking, 28);
+
+/**
+ * WatchAvailabilityRequest names the show to watch and where to start.
+ *
+ * @generated from message booking.v1.WatchAvailabilityRequest
+ */
+export type WatchAvailabilityRequest = Message<"booking.v1.WatchAvailabilityRequest"> & {
+  /**
+   * The show to watch; empty means the server's default show.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * Resume after this version: the stream starts with the changes after it,
+   * or with a fresh snapshot when the server's change log no longer reaches
+   * back that far. Unset means start with a snapshot.
+   *
+   * @generated from field: optional uint64 resume_from_version = 2;
+   */
+  resumeFromVersion?: bigint | undefined;
+
+  /**
+   * The form of the snapshot's free seats; unset means both the list and the
+   * ranges.
+   *
+   * @generated from field: booking.v1.AvailabilityForm form = 3;
+   */
+  form: AvailabilityForm;
+};
+
+/**
+ * Describes the message booking.v1.WatchAvailabilityRequest.
+ * Use `create(WatchAvailabilityRequestSchema)` to create a new message.
+ */
+export const WatchAvailabilityRequestSchema: GenMessage<WatchAvailabilityRequest> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 29);
+
+/**
+ * WatchAvailabilityResponse is one message of the stream: a snapshot or a
+ * batch of changes.
+ *
+ * @generated from message booking.v1.WatchAvailabilityResponse
+ */
+export type WatchAvailabilityResponse = Message<"booking.v1.WatchAvailabilityResponse"> & {
+  /**
+   * What this message carries.
+   *
+   * @generated from oneof booking.v1.WatchAvailabilityResponse.event
+   */
+  event: {
+    /**
+     * The show at a version; the first message unless the stream resumed.
+     *
+     * @generated from field: booking.v1.AvailabilitySnapshot snapshot = 1;
+     */
+    value: AvailabilitySnapshot;
+    case: "snapshot";
+  } | {
+    /**
+     * Changes after the previous message, in version order, no gaps.
+     *
+     * @generated from field: booking.v1.AvailabilityChanges changes = 2;
+     */
+    value: AvailabilityChanges;
+    case: "changes";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message booking.v1.WatchAvailabilityResponse.
+ * Use `create(WatchAvailabilityResponseSchema)` to create a new message.
+ */
+export const WatchAvailabilityResponseSchema: GenMessage<WatchAvailabilityResponse> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 30);
+
+/**
+ * AvailabilitySnapshot is a show's availability at one version.
+ *
+ * @generated from message booking.v1.AvailabilitySnapshot
+ */
+export type AvailabilitySnapshot = Message<"booking.v1.AvailabilitySnapshot"> & {
+  /**
+   * The show.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * The version this snapshot describes.
+   *
+   * @generated from field: uint64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * How many seats the show has.
+   *
+   * @generated from field: uint32 total_seats = 3;
+   */
+  totalSeats: number;
+
+  /**
+   * How many seats are booked.
+   *
+   * @generated from field: uint32 booked_count = 4;
+   */
+  bookedCount: number;
+
+  /**
+   * How many seats are held.
+   *
+   * @generated from field: uint32 held_count = 5;
+   */
+  heldCount: number;
+
+  /**
+   * The free seats, ascending (unless the request asked for ranges only).
+   *
+   * @generated from field: repeated uint32 free_seats = 6;
+   */
+  freeSeats: number[];
+
+  /**
+   * The free seats as ranges (unless the request asked for the list only).
+   *
+   * @generated from field: repeated booking.v1.SeatRange free_ranges = 7;
+   */
+  freeRanges: SeatRange[];
+
+  /**
+   * The seats held at this version, ascending.
+   *
+   * @generated from field: repeated uint32 held_seats = 8;
+   */
+  heldSeats: number[];
+
+  /**
+   * Whether the show sells seats at this version.
+   *
+   * @generated from field: booking.v1.ShowState state = 9;
+   */
+  state: ShowState;
+
+  /**
+   * True when the request asked to resume from a version that the change
+   * log no longer reaches: this snapshot replaces the client's state.
+   *
+   * @generated from field: bool resume_too_old = 10;
+   */
+  resumeTooOld: boolean;
+};
+
+/**
+ * Describes the message booking.v1.AvailabilitySnapshot.
+ * Use `create(AvailabilitySnapshotSchema)` to create a new message.
+ */
+export const AvailabilitySnapshotSchema: GenMessage<AvailabilitySnapshot> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 31);
+
+/**
+ * AvailabilityChanges is one or more consecutive changes of a show.
+ *
+ * @generated from message booking.v1.AvailabilityChanges
+ */
+export type AvailabilityChanges = Message<"booking.v1.AvailabilityChanges"> & {
+  /**
+   * The show.
+   *
+   * @generated from field: string show_id = 1;
+   */
+  showId: string;
+
+  /**
+   * The changes, by version.
+   *
+   * @generated from field: repeated booking.v1.SeatChange changes = 2;
+   */
+  changes: SeatChange[];
+};
+
+/**
+ * Describes the message booking.v1.AvailabilityChanges.
+ * Use `create(AvailabilityChangesSchema)` to create a new message.
+ */
+export const AvailabilityChangesSchema: GenMessage<AvailabilityChanges> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 32);
+
+/**
+ * SeatChange is one versioned change of a show.
+ *
+ * @generated from message booking.v1.SeatChange
+ */
+export type SeatChange = Message<"booking.v1.SeatChange"> & {
+  /**
+   * The show's version after this change.
+   *
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * What became of the seats.
+   *
+   * @generated from field: booking.v1.SeatChangeKind kind = 2;
+   */
+  kind: SeatChangeKind;
+
+  /**
+   * The seats changed, ascending (empty for RESIZED and CLOSED).
+   *
+   * @generated from field: repeated uint32 seats = 3;
+   */
+  seats: number[];
+
+  /**
+   * For RESIZED: the new number of seats.
+   *
+   * @generated from field: uint32 total_seats = 4;
+   */
+  totalSeats: number;
+
+  /**
+   * When the change was committed, by the clock that decides expiry.
+   *
+   * @generated from field: google.protobuf.Timestamp commit_time = 5;
+   */
+  commitTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message booking.v1.SeatChange.
+ * Use `create(SeatChangeSchema)` to create a new message.
+ */
+export const SeatChangeSchema: GenMessage<SeatChange> = /*@__PURE__*/
+  messageDesc(file_booking_v1_booking, 33);
+
+/**
+ * AvailabilityForm chooses how free seats are sent.
+ *
+ * @generated from enum booking.v1.AvailabilityForm
+ */
+export enum AvailabilityForm {
+  /**
+   * The default: the list of free seat numbers only.
+   *
+   * @generated from enum value: AVAILABILITY_FORM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The list of free seat numbers only (available_seats).
+   *
+   * @generated from enum value: AVAILABILITY_FORM_SEATS = 1;
+   */
+  SEATS = 1,
+
+  /**
+   * Only the ranges of free seats (free_ranges): a mostly free or mostly sold
+   * 100,000-seat show fits in a few bytes.
+   *
+   * @generated from enum value: AVAILABILITY_FORM_RANGES = 2;
+   */
+  RANGES = 2,
+
+  /**
+   * Both.
+   *
+   * @generated from enum value: AVAILABILITY_FORM_BOTH = 3;
+   */
+  BOTH = 3,
+}
+
+/**
+ * Describes the enum booking.v1.AvailabilityForm.
+ */
+export const AvailabilityFormSchema: GenEnum<AvailabilityForm> = /*@__PURE__*/
+  enumDesc(file_booking_v1_booking, 0);
 
 /**
  * ShowState says whether a show still sells seats.
@@ -1031,7 +1362,7 @@ export enum ShowState {
  * Describes the enum booking.v1.ShowState.
  */
 export const ShowStateSchema: GenEnum<ShowState> = /*@__PURE__*/
-  enumDesc(file_booking_v1_booking, 0);
+  enumDesc(file_booking_v1_booking, 1);
 
 /**
  * HoldState is where a hold is in its life.
@@ -1079,7 +1410,70 @@ export enum HoldState {
  * Describes the enum booking.v1.HoldState.
  */
 export const HoldStateSchema: GenEnum<HoldState> = /*@__PURE__*/
-  enumDesc(file_booking_v1_booking, 1);
+  enumDesc(file_booking_v1_booking, 2);
+
+/**
+ * SeatChangeKind says what became of a change's seats.
+ *
+ * @generated from enum booking.v1.SeatChangeKind
+ */
+export enum SeatChangeKind {
+  /**
+   * Not set; never sent by the server.
+   *
+   * @generated from enum value: SEAT_CHANGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The seats were booked (by BookSeats, or by ConfirmHold of their hold).
+   *
+   * @generated from enum value: SEAT_CHANGE_KIND_BOOKED = 1;
+   */
+  BOOKED = 1,
+
+  /**
+   * The seats' booking was cancelled: they are free.
+   *
+   * @generated from enum value: SEAT_CHANGE_KIND_RELEASED = 2;
+   */
+  RELEASED = 2,
+
+  /**
+   * The seats were held.
+   *
+   * @generated from enum value: SEAT_CHANGE_KIND_HELD = 3;
+   */
+  HELD = 3,
+
+  /**
+   * The seats' hold ended by release or expiry: they are free.
+   *
+   * @generated from enum value: SEAT_CHANGE_KIND_HOLD_ENDED = 4;
+   */
+  HOLD_ENDED = 4,
+
+  /**
+   * The show's number of seats changed to total_seats (seats gained are
+   * free; seats lost were free).
+   *
+   * @generated from enum value: SEAT_CHANGE_KIND_RESIZED = 5;
+   */
+  RESIZED = 5,
+
+  /**
+   * The show closed: no seat changes, but no more bookings or holds.
+   *
+   * @generated from enum value: SEAT_CHANGE_KIND_CLOSED = 6;
+   */
+  CLOSED = 6,
+}
+
+/**
+ * Describes the enum booking.v1.SeatChangeKind.
+ */
+export const SeatChangeKindSchema: GenEnum<SeatChangeKind> = /*@__PURE__*/
+  enumDesc(file_booking_v1_booking, 3);
 
 /**
  * BookingService books, cancels and lists the seats of the shows a server
@@ -1248,6 +1642,49 @@ export const BookingService: GenService<{
     methodKind: "unary";
     input: typeof GetHoldRequestSchema;
     output: typeof GetHoldResponseSchema;
+  },
+  /**
+   * WatchAvailability streams a live, ordered, resumable view of a show.
+   *
+   * Versions: every committed change of a show's availability (a booking, a
+   * cancel, a hold, a hold that ends by confirmation, release or expiry, a
+   * resize, a close) gets the next version number of that show, assigned in
+   * the same transaction as the change. Versions have no gaps and every
+   * instance sees the same numbers. ExtendHold changes no seat's
+   * availability and takes no version.
+   *
+   * Hold expiry: a lapsed hold becomes a versioned change (HOLD_ENDED) as soon
+   * as any instance notices it: the instance's expiry sweeper (at the hold's
+   * expire_time by its store's clock) or a request that meets the seat. A
+   * listing shows the state of the show's latest version, so it never shows a
+   * state that no version describes; a seat whose hold lapsed but whose
+   * HOLD_ENDED is not yet recorded lists as held, while a booking of it
+   * already succeeds (expiry is decided when a request is decided) and
+   * records the HOLD_ENDED first.
+   *
+   * The first message is a snapshot at some version V; every later message
+   * carries changes after it, in version order with no gaps. Applying them to
+   * the snapshot gives exactly what ShowAvailable returns at that version.
+   * With resume_from_version set and still within the server's change log
+   * (--change-log-max-versions, --change-log-max-age), the stream starts with
+   * the changes after it and no snapshot; when it is too old, the first
+   * message is a fresh snapshot with resumed = false, so a client never has to
+   * guess whether it missed something.
+   *
+   * A watcher that reads slower than changes arrive is not buffered without
+   * bound: when its backlog passes the server's limit, its stream ends with
+   * RESOURCE_EXHAUSTED (reason SLOW_CONSUMER) and the client resumes from the
+   * last version it applied. Streams count against a per-principal cap
+   * (RESOURCE_EXHAUSTED, TOO_MANY_STREAMS); a server shutting down ends them
+   * with UNAVAILABLE so that clients resume elsewhere. Unknown show:
+   * NOT_FOUND.
+   *
+   * @generated from rpc booking.v1.BookingService.WatchAvailability
+   */
+  watchAvailability: {
+    methodKind: "server_streaming";
+    input: typeof WatchAvailabilityRequestSchema;
+    output: typeof WatchAvailabilityResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_booking_v1_booking, 0);
