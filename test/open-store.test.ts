@@ -53,7 +53,7 @@ describe("openStore", () => {
       const store = await openStore(spec, { postgresPoolSize: 2 });
       expect(store.kind).toBe("postgres");
       await store.ensureShows([{ id: "main", totalSeats: 3 }]);
-      expect((await store.snapshot("main")).available).toEqual([1, 2, 3]);
+      expect((await store.snapshot("main"))?.available).toEqual([1, 2, 3]);
       await store.close();
     }
   });
