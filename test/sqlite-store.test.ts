@@ -141,6 +141,29 @@ describe("SqliteStore", () => {
     }
   });
 
+  it("sees a show created, resized or closed through another instance on the same file at its next batch", async () => {
+    const path = join(dir, "two-instances.sqlite");
+    const one = SqliteStore.open(path);
+    const two = SqliteStore.open(path);
+    const admin = { principal: "spiffe://test/admin", isAdmin: true, requestId: "" } as const;
+    const book = (seat: number, showId = "main") => ({ kind: "book", showId, seats: [seat], principal: "spiffe://test/bob", isAdmin: false, requestId: "" }) as const;
+    try {
+      await one.ensureShows([{ id: "main", totalSeats: 2 }]);
+      expect(await two.applyBatch([book(3), book(1, "late")])).toMatchObject([{ reason: "SEATS_OUT_OF_RANGE" }, { reason: "SHOW_NOT_FOUND" }]);
+      await one.applyBatch([
+        { ...admin, kind: "resize-show", showId: "main", totalSeats: 3 },
+        { ...admin, kind: "create-show", showId: "late", totalSeats: 1, displayName: "" },
+      ]);
+      expect(await two.applyBatch([book(3), book(1, "late")])).toMatchObject([{ ok: true }, { ok: true }]);
+      await one.applyBatch([{ ...admin, kind: "close-show", showId: "main" }]);
+      expect(await two.applyBatch([book(2)])).toMatchObject([{ ok: false, reason: "SHOW_CLOSED" }]);
+      expect(await two.getShow("main")).toMatchObject({ totalSeats: 3, state: "closed", bookedCount: 1 });
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
   it("opens its file with better-sqlite3 12 on Node 20 and 13 on Node 22 and later, never loading the other", async () => {
     const path = join(dir, "binding.sqlite");
     await SqliteStore.open(path).close();

@@ -34,8 +34,10 @@ export interface SqliteStatements {
   /** Seats above a total that are booked or held at `now`, ascending. */
   readonly takenAbove: Statement<[{ showId: string; total: number; now: number }], number>;
 
-  /** One seat: (seat, seat, show_id) → [total_seats, state, owner, hold_id, expires_at]. */
-  readonly seatWithShow: Statement<[number, number, string], [number, ShowState, string | null, string | null, number | null]>;
+  /** (show_id, seat) → the owner of a booked seat. */
+  readonly ownerOfSeat: Statement<[string, number], string>;
+  /** (show_id, seat) → [hold_id, expires_at] of its mark, live or lapsed. */
+  readonly markOfSeat: Statement<[string, number], [string, number]>;
   readonly bookSeat: Statement<[string, number, string, string, number]>;
   readonly releaseSeat: Statement<[string, number]>;
   readonly unmarkSeat: Statement<[string, number]>;
@@ -125,16 +127,9 @@ export function prepareSqliteStatements(db: Database): SqliteStatements {
       )
       .pluck(),
 
-    // Three primary-key lookups in one statement: the show, the seat's booking, its hold mark.
-    seatWithShow: db
-      .prepare<[number, number, string], [number, ShowState, string | null, string | null, number | null]>(
-        `SELECT s.total_seats, s.state, b.owner, h.hold_id, h.expires_at
-         FROM shows AS s
-         LEFT JOIN booked_seats AS b ON b.show_id = s.show_id AND b.seat = ?
-         LEFT JOIN held_seats AS h ON h.show_id = s.show_id AND h.seat = ?
-         WHERE s.show_id = ?`,
-      )
-      .raw(),
+    // Separate statements: measured cheaper than one statement joining them.
+    ownerOfSeat: db.prepare<[string, number], string>("SELECT owner FROM booked_seats WHERE show_id = ? AND seat = ?").pluck(),
+    markOfSeat: db.prepare<[string, number], [string, number]>("SELECT hold_id, expires_at FROM held_seats WHERE show_id = ? AND seat = ?").raw(),
     bookSeat: db.prepare("INSERT INTO booked_seats (show_id, seat, owner, request_id, booked_at) VALUES (?, ?, ?, ?, ?)"),
     releaseSeat: db.prepare("DELETE FROM booked_seats WHERE show_id = ? AND seat = ?"),
     unmarkSeat: db.prepare("DELETE FROM held_seats WHERE show_id = ? AND seat = ?"),

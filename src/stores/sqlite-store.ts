@@ -8,7 +8,7 @@ import {
   encodeOutcome,
   requestIdReused,
 } from "../core/idempotency.js";
-import { checkShow, decideSeatCommand, type SeatView } from "../core/seat-rules.js";
+import { checkShow, decideSeatCommand, type SeatView, type ShowView } from "../core/seat-rules.js";
 import type {
   CommandOutcome,
   CreateShowCommand,
@@ -70,6 +70,12 @@ export class SqliteStore implements SeatStore {
   readonly #now: () => number;
   readonly #sql: SqliteStatements;
   #nextPurgeAt = 0;
+  /**
+   * Shows read in the running batch (undefined: not in the store). Valid only
+   * inside its transaction, where nobody else writes: cleared per batch,
+   * since another process may resize or close a show between batches.
+   */
+  readonly #batchShows = new Map<string, ShowView | undefined>();
 
   readonly #applyInTransaction: (commands: readonly StoreCommand[]) => CommandOutcome[];
   readonly #ensureInTransaction: (shows: readonly ShowDefinition[], now: number) => ShowRecord[];
@@ -100,6 +106,7 @@ export class SqliteStore implements SeatStore {
         sql.purgeRequests.run(batchStart - this.#retentionMs);
         this.#nextPurgeAt = batchStart + PURGE_INTERVAL_MS;
       }
+      this.#batchShows.clear();
       const outcomes: CommandOutcome[] = new Array<CommandOutcome>(commands.length);
       for (let index = 0; index < commands.length; index++) {
         // Each command is decided at its own moment, as the memory store does.
@@ -107,7 +114,13 @@ export class SqliteStore implements SeatStore {
       }
       return outcomes;
     });
-    this.#applyInTransaction = (commands) => apply.immediate(commands);
+    this.#applyInTransaction = (commands) => {
+      try {
+        return apply.immediate(commands);
+      } finally {
+        this.#batchShows.clear();
+      }
+    };
     const ensure = db.transaction((shows: readonly ShowDefinition[], now: number) => {
       // A show that exists is left as it is: it may have been resized or closed at run time.
       for (const show of shows) sql.insertShow.run(show.id, show.totalSeats, show.displayName ?? "", now);
@@ -213,7 +226,10 @@ export class SqliteStore implements SeatStore {
       case "create-show":
         return this.#createShow(command, now);
       case "close-show": {
-        if (this.#sql.closeShow.run(command.showId).changes === 0) return SHOW_NOT_FOUND;
+        const show = this.#showView(command.showId);
+        if (show === undefined) return SHOW_NOT_FOUND;
+        this.#sql.closeShow.run(command.showId);
+        this.#batchShows.set(command.showId, { ...show, state: "closed" });
         return { ok: true, seats: [], replayed: false, show: this.#showRecord(command.showId, now) as ShowRecord };
       }
       case "resize-show":
@@ -221,23 +237,26 @@ export class SqliteStore implements SeatStore {
     }
   }
 
-  /** The hot path: one statement reads the show, the seat's owner and its hold. */
+  /**
+   * The hot path: the show comes from the batch's cache, then one primary-key
+   * lookup for the seat's owner and, to book, one for its hold mark.
+   */
   #applyOneSeat(command: SeatCommand, now: number): CommandOutcome {
     const seat = command.seats[0] as number;
-    const row = this.#sql.seatWithShow.get(seat, seat, command.showId);
-    const refused = checkShow(command, row === undefined ? undefined : { totalSeats: row[0], state: row[1] });
-    if (refused !== undefined || row === undefined) return refused ?? SHOW_NOT_FOUND;
-    const [, , owner, holdId, expiresAt] = row;
+    const refused = checkShow(command, this.#showView(command.showId));
+    if (refused !== undefined) return refused;
+    // A cancel never looks at holds: a booked seat has no live one.
+    const mark = command.kind === "book" ? this.#sql.markOfSeat.get(command.showId, seat) : undefined;
     const view: SeatView = {
-      owner: owner ?? undefined,
-      hold: holdId === null ? undefined : { holdId, expiresAt: expiresAt as number },
+      owner: this.#sql.ownerOfSeat.get(command.showId, seat),
+      hold: mark === undefined ? undefined : { holdId: mark[0], expiresAt: mark[1] },
     };
     const outcome = decideSeatCommand(command, () => view, now);
     if (!outcome.ok) return outcome;
     if (command.kind === "book") {
       this.#sql.bookSeat.run(command.showId, seat, command.principal, command.requestId, now);
       // The lapsed hold's mark goes with the booking: nothing reads it again.
-      if (holdId !== null) this.#sql.unmarkSeat.run(command.showId, seat);
+      if (mark !== undefined) this.#sql.unmarkSeat.run(command.showId, seat);
     } else {
       this.#sql.releaseSeat.run(command.showId, seat);
     }
@@ -246,8 +265,7 @@ export class SqliteStore implements SeatStore {
 
   /** Several seats, or a hold: one statement each to read, and to change, them all. */
   #applySeats(command: SeatCommand | HoldCommand, now: number): CommandOutcome {
-    const show = this.#sql.showRow.get(command.showId);
-    const refused = checkShow(command, show === undefined ? undefined : { totalSeats: show[0], state: show[1] });
+    const refused = checkShow(command, this.#showView(command.showId));
     if (refused !== undefined) return refused;
     const seatsJson = JSON.stringify(command.seats);
     const owners = new Map(this.#sql.ownersOf.all(command.showId, seatsJson));
@@ -278,7 +296,7 @@ export class SqliteStore implements SeatStore {
 
   #applyToHold(command: HoldActionCommand | ExtendCommand, now: number): CommandOutcome {
     const hold = this.#sql.holdRow.get(command.holdId);
-    const showState = hold === undefined ? undefined : this.#sql.showRow.get(hold.showId)?.[1];
+    const showState = hold === undefined ? undefined : this.#showView(hold.showId)?.state;
     const outcome = decideHoldCommand(command, hold, showState, now);
     if (!outcome.ok || outcome.hold === undefined || hold === undefined) return outcome;
     const changed = outcome.hold;
@@ -303,7 +321,10 @@ export class SqliteStore implements SeatStore {
 
   #createShow(command: CreateShowCommand, now: number): CommandOutcome {
     const outcome = decideCreate(command, this.#showRecord(command.showId, now), now);
-    if (outcome.ok) this.#sql.insertShow.run(command.showId, command.totalSeats, command.displayName, now);
+    if (outcome.ok) {
+      this.#sql.insertShow.run(command.showId, command.totalSeats, command.displayName, now);
+      this.#batchShows.set(command.showId, { totalSeats: command.totalSeats, state: "open" });
+    }
     return outcome;
   }
 
@@ -313,9 +334,19 @@ export class SqliteStore implements SeatStore {
     const outcome = decideResize(command, show, takenAbove);
     if (!outcome.ok) return outcome;
     this.#sql.resizeShow.run(command.totalSeats, command.showId);
+    this.#batchShows.delete(command.showId);
     // Only lapsed marks can be left above the new total: they go with the seats.
     this.#sql.unmarkAbove.run(command.showId, command.totalSeats);
     return { ...outcome, show: this.#showRecord(command.showId, now) as ShowRecord };
+  }
+
+  /** The show a command names, read once per batch. */
+  #showView(showId: string): ShowView | undefined {
+    if (this.#batchShows.has(showId)) return this.#batchShows.get(showId);
+    const row = this.#sql.showRow.get(showId);
+    const show: ShowView | undefined = row === undefined ? undefined : { totalSeats: row[0], state: row[1] };
+    this.#batchShows.set(showId, show);
+    return show;
   }
 
   #showRecord(showId: string, now: number): ShowRecord | undefined {
