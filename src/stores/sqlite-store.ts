@@ -72,8 +72,8 @@ export class SqliteStore implements SeatStore {
   #nextPurgeAt = 0;
   /**
    * Shows read in the running batch (undefined: not in the store). Valid only
-   * inside its transaction, where nobody else writes: cleared per batch,
-   * since another process may resize or close a show between batches.
+   * inside its transaction, where nobody else writes: cleared when a batch
+   * starts, since another process may resize or close a show between batches.
    */
   readonly #batchShows = new Map<string, ShowView | undefined>();
 
@@ -114,13 +114,7 @@ export class SqliteStore implements SeatStore {
       }
       return outcomes;
     });
-    this.#applyInTransaction = (commands) => {
-      try {
-        return apply.immediate(commands);
-      } finally {
-        this.#batchShows.clear();
-      }
-    };
+    this.#applyInTransaction = (commands) => apply.immediate(commands);
     const ensure = db.transaction((shows: readonly ShowDefinition[], now: number) => {
       // A show that exists is left as it is: it may have been resized or closed at run time.
       for (const show of shows) sql.insertShow.run(show.id, show.totalSeats, show.displayName ?? "", now);
