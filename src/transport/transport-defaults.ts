@@ -1,0 +1,27 @@
+/**
+ * The gRPC layer's defaults, stated once: `createBookingServer` fills
+ * omitted options from them, and the serve command's SERVER_DEFAULTS reads
+ * them from here.
+ */
+export const TRANSPORT_DEFAULTS = {
+  /** Calls served at once; more are refused (in_flight). */
+  maxInFlight: 1024,
+  /** The largest request message accepted, in bytes. */
+  maxReceiveBytes: 65536,
+  /** HTTP/2 streams per connection. */
+  maxConcurrentStreams: 100,
+  /**
+   * Load shedding for `booking serve`. A server built by
+   * `createBookingServer` without this option does not shed (0), so that
+   * servers inside test processes are not disturbed by their host's work.
+   */
+  maxEventLoopLagMs: 100,
+  /** Per-principal calls per second; 0 = no limit. */
+  writeRatePerSecond: 0,
+  readRatePerSecond: 0,
+} as const;
+
+/** The burst of a rate limit given without one: the rate rounded up, at least 1. */
+export function defaultBurst(ratePerSecond: number): number {
+  return Math.max(1, Math.ceil(ratePerSecond));
+}
