@@ -2,14 +2,19 @@ import { DEV_ADMIN_PRINCIPAL } from "../wire/wire-constants.js";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import type { ShowDefinition } from "./core/seat-store.js";
+import type { BookingServerSettings } from "./transport/booking-server.js";
 import { defaultBurst, SERVER_DEFAULTS as DEFAULTS } from "./server-defaults.js";
 import { DEFAULT_SQLITE_PATH } from "./stores/open-store.js";
 
 /** The development admin principal, trusted only with the development PKI. */
 export { DEV_ADMIN_PRINCIPAL };
 
-/** Everything the server is configured with: one typed object, read once at start. */
-export interface ServerConfig {
+/**
+ * Everything the server is configured with: one typed object, read once at
+ * start. It holds every one of the gRPC server's settings
+ * (BookingServerSettings, documented there) besides its own.
+ */
+export interface ServerConfig extends Required<BookingServerSettings> {
   /** host:port to listen on. Port 0 picks a free port. */
   readonly listen: string;
   /** Plaintext, loopback only: for local experiments. */
@@ -25,26 +30,13 @@ export interface ServerConfig {
   readonly defaultShowId: string;
   /** Principals who may cancel anyone's seats. */
   readonly admins: readonly string[];
-  /** When set, only these principals may call; others get PERMISSION_DENIED. */
-  readonly allowedPrincipals: readonly string[] | undefined;
   readonly logLevel: string;
   /** "memory", "sqlite", "sqlite:PATH" or a postgres:// URL. */
   readonly store: string;
   readonly requestIdRetentionMs: number;
   readonly maxSeatsPerRequest: number;
-  /** Calls being served at once; more get RESOURCE_EXHAUSTED. */
-  readonly maxInFlight: number;
   /** Changes waiting for the store; more get RESOURCE_EXHAUSTED. */
   readonly maxQueuedChanges: number;
-  readonly maxReceiveBytes: number;
-  readonly maxConcurrentStreams: number;
-  /** Calls arriving while the event loop lags more than this get RESOURCE_EXHAUSTED; 0 = off. */
-  readonly maxEventLoopLagMs: number;
-  /** Per-principal token buckets, in calls per second; 0 turns one off. */
-  readonly writeRatePerSecond: number;
-  readonly writeBurst: number;
-  readonly readRatePerSecond: number;
-  readonly readBurst: number;
   /** host:port of the Prometheus endpoint; undefined = off. */
   readonly metricsListen: string | undefined;
   /** How long SIGTERM waits for calls in flight before cancelling them. */

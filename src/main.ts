@@ -96,7 +96,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   let metricsServer: HttpServer | undefined;
   if (metrics !== undefined && config.metricsListen !== undefined) {
-    metrics.setInFlightSource(() => server.handlers.inFlight);
+    metrics.setInFlightSource(server.inFlight);
     const metricsAt = parseHostPort(config.metricsListen, "--metrics-listen");
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port);
     const bound = metricsServer.address();

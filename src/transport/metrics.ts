@@ -2,7 +2,7 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { status } from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { BookingCore } from "../core/booking-core.js";
-import type { RejectionCause, RpcObserver } from "./unary-handler.js";
+import type { RejectionCause, RpcObserver } from "./call-recorder.js";
 
 /** The service's Prometheus metrics and the observer that feeds them. */
 export interface BookingMetrics {

@@ -1,0 +1,108 @@
+import type { TokenBuckets } from "../token-buckets.js";
+import type { AdmissionCall, AdmissionStep, MethodKind, Refusal } from "./admission-step.js";
+import { AllowListStep } from "./allow-list-step.js";
+import { EventLoopLagStep } from "./event-loop-lag-step.js";
+import { IdentityStep, type PeerCall } from "./identity-step.js";
+import { InFlightStep } from "./in-flight-step.js";
+import { MalformedRequestStep } from "./malformed-request-step.js";
+import { RateLimitStep } from "./rate-limit-step.js";
+
+/** The outcome of admission: a call to serve (and release once it ends), or a refusal. */
+export type Admission =
+  | {
+      readonly admitted: true;
+      readonly call: AdmissionCall;
+      /** Gives back what the steps hold for the call; call it once the call ends. Repeats are ignored. */
+      release(): void;
+    }
+  | {
+      readonly admitted: false;
+      /** Undefined when identity itself refused. */
+      readonly principal: string | undefined;
+      readonly refusal: Refusal;
+    };
+
+/**
+ * Runs the admission steps in order: identity first (it establishes the
+ * principal the other steps read), then each step of `steps`; the first
+ * refusal ends admission, and steps that already took something for the
+ * call (the in-flight slot) give it back at once.
+ *
+ * It knows nothing of how a call is answered, so a unary handler and a
+ * server-streaming handler use the same pipeline.
+ */
+export class AdmissionPipeline {
+  readonly #identity: IdentityStep;
+  readonly #steps: readonly AdmissionStep[];
+
+  constructor(identity: IdentityStep, steps: readonly AdmissionStep[]) {
+    this.#identity = identity;
+    this.#steps = steps;
+  }
+
+  /** The step names, in the order they run. */
+  get order(): readonly string[] {
+    return [this.#identity.name, ...this.#steps.map((step) => step.name)];
+  }
+
+  /** Admits or refuses one call. */
+  admit(peer: PeerCall, facts: { readonly method: string; readonly kind: MethodKind; readonly request: unknown }): Admission {
+    const identity = this.#identity.identify(peer);
+    if (typeof identity !== "string") return { admitted: false, principal: undefined, refusal: identity };
+    const call: AdmissionCall = { ...facts, principal: identity };
+    const holding: AdmissionStep[] = [];
+    const releaseHeld = (): void => {
+      for (const step of holding.reverse()) step.release?.(call);
+      holding.length = 0;
+    };
+    for (const step of this.#steps) {
+      const refusal = step.admit(call);
+      if (refusal !== undefined) {
+        releaseHeld();
+        return { admitted: false, principal: identity, refusal };
+      }
+      if (step.release !== undefined) holding.push(step);
+    }
+    return { admitted: true, call, release: releaseHeld };
+  }
+}
+
+/** What the standard admission steps are built from. */
+export interface AdmissionSettings {
+  /** Plaintext mode: there is no certificate, everyone is "anonymous". */
+  readonly insecure: boolean;
+  /** When set, only these principals may call. */
+  readonly allowedPrincipals: Iterable<string> | undefined;
+  /** The event loop's lag now; calls are refused while it exceeds maxEventLoopLagMs (0 = off). */
+  readonly eventLoopLag: { readonly lagMs: number } | undefined;
+  readonly maxEventLoopLagMs: number;
+  readonly maxInFlight: number;
+  readonly writeBuckets: TokenBuckets | undefined;
+  readonly readBuckets: TokenBuckets | undefined;
+}
+
+/** The standard pipeline, and its in-flight step (for the in-flight gauge). */
+export interface StandardAdmission {
+  readonly pipeline: AdmissionPipeline;
+  readonly inFlight: InFlightStep;
+}
+
+/**
+ * The service's admission, in its stated order: identity → allow-list →
+ * event-loop lag → in-flight bound → rate limit → malformed request. Cheap
+ * checks that need no budget come first; a call over a limit hears about
+ * the limit whatever it sent; the rate limit is charged only for calls that
+ * had a slot. To add a step, write an {@link AdmissionStep} in its own file
+ * and put it into this list where it belongs.
+ */
+export function standardAdmission(settings: AdmissionSettings): StandardAdmission {
+  const inFlight = new InFlightStep(settings.maxInFlight);
+  const pipeline = new AdmissionPipeline(new IdentityStep({ insecure: settings.insecure }), [
+    new AllowListStep(settings.allowedPrincipals),
+    new EventLoopLagStep(settings.eventLoopLag, settings.maxEventLoopLagMs),
+    inFlight,
+    new RateLimitStep({ write: settings.writeBuckets, read: settings.readBuckets }),
+    new MalformedRequestStep(),
+  ]);
+  return { pipeline, inFlight };
+}
