@@ -108,7 +108,14 @@ for (const harness of harnesses) {
       expect(await store.applyBatch([book(bob, [7]), confirm(alice, early)])).toMatchObject([{ ok: false, reason: "SEAT_HELD", retryDelayMs: 1 }, { ok: true }]);
       clock.now += 1;
       expect(await store.getHold(late)).toMatchObject({ state: "expired" });
-      expect(await store.snapshot("main")).toMatchObject({ heldCount: 0, bookedCount: 1 });
+      // A listing shows the latest version: the lapse is a change once recorded.
+      expect(await store.snapshot("main")).toMatchObject({ heldCount: 1, held: [8], bookedCount: 1 });
+      expect(await store.lapsedHoldShows()).toEqual(["main"]);
+      const before = (await store.snapshot("main"))?.version ?? 0;
+      expect(await store.applyBatch([{ kind: "expire-holds", showId: "main", ...who("server") }])).toEqual([{ ok: true, seats: [], replayed: false }]);
+      expect(await store.changesSince("main", before, 10)).toMatchObject({ kind: "changes", changes: [{ version: before + 1, kind: "hold-ended", seats: [8] }] });
+      expect(await store.snapshot("main")).toMatchObject({ heldCount: 0, held: [], bookedCount: 1 });
+      expect(await store.lapsedHoldShows()).toEqual([]);
       expect(await store.applyBatch([confirm(alice, late), extend(alice, late, 5_000)])).toMatchObject([
         { ok: false, reason: "HOLD_EXPIRED", seats: [8] },
         { ok: false, reason: "HOLD_EXPIRED" },

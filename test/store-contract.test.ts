@@ -40,7 +40,16 @@ for (const harness of harnesses) {
     it("creates configured shows once and never shrinks or overwrites an existing one", async () => {
       const { store } = await fresh();
       await store.ensureShows([{ id: "main", totalSeats: 10 }, { id: "late", totalSeats: 3 }]);
-      expect(await store.snapshot("late")).toEqual({ showId: "late", totalSeats: 3, bookedCount: 0, heldCount: 0, available: [1, 2, 3] });
+      expect(await store.snapshot("late")).toEqual({
+        showId: "late",
+        totalSeats: 3,
+        bookedCount: 0,
+        heldCount: 0,
+        available: [1, 2, 3],
+        version: 0,
+        held: [],
+        state: "open",
+      });
       const [kept] = await store.ensureShows([{ id: "main", totalSeats: 4 }]);
       expect(kept).toMatchObject({ id: "main", totalSeats: 10, state: "open" });
       expect((await store.snapshot("main"))?.totalSeats).toBe(10);
@@ -62,6 +71,9 @@ for (const harness of harnesses) {
         bookedCount: 3,
         heldCount: 0,
         available: [1, 4, 5, 6, 8, 9, 10],
+        version: 2,
+        held: [],
+        state: "open",
       });
     });
 

@@ -8,8 +8,12 @@ import type {
   ShowState,
 } from "./seat-store.js";
 
-/** A hold as stored: "active" until confirmed or released, whatever the clock says. */
-export type StoredHold = Omit<HoldRecord, "state"> & { readonly state: Exclude<HoldState, "expired"> };
+/**
+ * A hold as stored: "active" until its end is recorded (confirmed, released,
+ * or "expired" once the sweeper or a request that took its seats recorded
+ * the lapse), whatever the clock says.
+ */
+export type StoredHold = Omit<HoldRecord, "state"> & { readonly state: HoldState };
 
 /** A stored hold as a reader sees it at `now`: an active hold past its expiry reads as expired. */
 export function holdAsOf(hold: StoredHold, now: number): HoldRecord {

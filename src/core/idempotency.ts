@@ -39,6 +39,8 @@ export function commandFingerprint(command: StoreCommand): string {
       return `close-show:${command.showId}`;
     case "resize-show":
       return `resize-show:${command.showId}:${command.totalSeats}`;
+    case "expire-holds":
+      return `expire-holds:${command.showId}`;
   }
 }
 

@@ -1,3 +1,5 @@
+import type { ChangeLogRead } from "./show-changes.js";
+
 /**
  * The contract between the booking core and the places bookings live.
  *
@@ -116,6 +118,17 @@ export interface ResizeShowCommand extends CommandBase {
   readonly totalSeats: number;
 }
 
+/**
+ * Record the end of every hold of a show that has lapsed by the store's clock
+ * but is still recorded as active: the expiry sweeper's command. Each such
+ * hold becomes a versioned "hold-ended" change. Never refused; a show with no
+ * lapsed hold changes nothing. Its principal is the server itself.
+ */
+export interface ExpireHoldsCommand extends CommandBase {
+  readonly kind: "expire-holds";
+  readonly showId: string;
+}
+
 /** Every change a store applies; each goes through the core's one guarded path. */
 export type StoreCommand =
   | SeatCommand
@@ -124,7 +137,8 @@ export type StoreCommand =
   | ExtendCommand
   | CreateShowCommand
   | CloseShowCommand
-  | ResizeShowCommand;
+  | ResizeShowCommand
+  | ExpireHoldsCommand;
 
 /** The kind of a command. */
 export type CommandKind = StoreCommand["kind"];
@@ -179,15 +193,25 @@ export interface Applied {
 /** The outcome of one command in a batch. */
 export type CommandOutcome = Applied | Refusal;
 
-/** A consistent view of one show's seats. */
+/**
+ * A consistent view of one show's seats at its latest version: a listing
+ * never shows a state that no version describes. A hold that lapsed but whose
+ * end is not recorded yet (by the sweeper, or by a request that took its
+ * seats) still counts as held here.
+ */
 export interface ShowSnapshot {
   readonly showId: string;
   readonly totalSeats: number;
   readonly bookedCount: number;
-  /** Seats held by live holds. */
+  /** Seats held by holds whose end is not recorded. */
   readonly heldCount: number;
   /** Free seat numbers (neither booked nor held), ascending. */
   readonly available: readonly number[];
+  /** The version this snapshot describes (0 for a show never changed). */
+  readonly version: number;
+  /** Held seat numbers, ascending. */
+  readonly held: readonly number[];
+  readonly state: ShowState;
 }
 
 /** One booked seat and who holds it (for audits and tests). */
@@ -239,6 +263,23 @@ export interface SeatStore {
 
   /** One hold, its state as of now by the store's clock; undefined when unknown. */
   getHold(holdId: string): Promise<HoldRecord | undefined>;
+
+  /**
+   * The changes of a show after `afterVersion`, at most `limit`, in version
+   * order; "too-old" when the change log no longer reaches back that far.
+   */
+  changesSince(showId: string, afterVersion: number, limit: number): Promise<ChangeLogRead>;
+
+  /**
+   * Tells `listener` the show and latest version after every commit that
+   * changed a show: this instance's commits, and for a shared database every
+   * instance's (PostgreSQL: LISTEN/NOTIFY). Notifications may be coalesced
+   * or arrive twice; the change log is the truth. Returns the unsubscribe.
+   */
+  onCommit(listener: (showId: string, version: number) => void): () => void;
+
+  /** Shows that have a hold lapsed by the store's clock but not yet recorded as ended. */
+  lapsedHoldShows(): Promise<string[]>;
 
   /** Every booked seat of a show, ascending by seat. Throws for an unknown show. */
   bookings(showId: string): Promise<SeatBooking[]>;

@@ -1,3 +1,4 @@
+import { DEFAULT_CHANGE_LOG_RETENTION, readChangeLog, trimChangeLog } from "../core/change-log.js";
 import { freeSeats } from "../core/free-seats.js";
 import { decideHoldCommand, holdAsOf, newHold, tooManyHolds, type StoredHold } from "../core/hold-rules.js";
 import {
@@ -8,7 +9,7 @@ import {
   requestIdReused,
   requestKey,
 } from "../core/idempotency.js";
-import { checkShow, decideSeatCommand, isHoldLive, type SeatView } from "../core/seat-rules.js";
+import { checkShow, decideSeatCommand, type SeatView } from "../core/seat-rules.js";
 import type {
   CommandOutcome,
   HoldRecord,
@@ -20,10 +21,12 @@ import type {
   ShowState,
   StoreCommand,
 } from "../core/seat-store.js";
+import type { ChangeLogRead, ChangeLogRetention, ShowChange, UnnumberedChange } from "../core/show-changes.js";
 import { decideCreate, decideResize } from "../core/show-rules.js";
 
 interface MemorySeat {
   booking: SeatBooking | undefined;
+  /** The hold on the seat whose end is not recorded yet (it may have lapsed by the clock). */
   hold: { readonly holdId: string; readonly expiresAt: number } | undefined;
 }
 
@@ -34,6 +37,9 @@ interface MemoryShow {
   state: ShowState;
   /** Index = seat number - 1. */
   seats: MemorySeat[];
+  version: number;
+  /** The retained tail of the change log, ascending by version. */
+  readonly changes: ShowChange[];
 }
 
 interface RequestRecord {
@@ -48,26 +54,33 @@ export interface MemoryStoreOptions {
   readonly requestIdRetentionMs?: number;
   /** The clock, in ms, that decides hold expiry and request-id ages; tests move it. */
   readonly now?: () => number;
+  /** How much of each show's change log is kept. */
+  readonly changeLog?: ChangeLogRetention;
 }
 
 const emptySeat = (): MemorySeat => ({ booking: undefined, hold: undefined });
 
 /**
- * Shows, seats and holds in process memory: fast, and gone when the process
- * ends. For tests and throwaway runs only; it is never the default. Its clock
- * (the injected `now`) decides hold expiry.
+ * Shows, seats, holds and change logs in process memory: fast, and gone when
+ * the process ends. For tests and throwaway runs only; it is never the
+ * default. Its clock (the injected `now`) decides hold expiry.
  */
 export class MemoryStore implements SeatStore {
   readonly kind = "memory";
   readonly #shows = new Map<string, MemoryShow>();
   readonly #holds = new Map<string, StoredHold>();
   readonly #requests = new Map<string, RequestRecord>();
+  readonly #listeners = new Set<(showId: string, version: number) => void>();
+  /** The shows the current batch changed, and their latest versions. */
+  readonly #touched = new Map<string, number>();
   readonly #retentionMs: number;
+  readonly #changeLog: ChangeLogRetention;
   readonly #now: () => number;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#retentionMs = options.requestIdRetentionMs ?? DEFAULT_REQUEST_ID_RETENTION_MS;
+    this.#changeLog = options.changeLog ?? DEFAULT_CHANGE_LOG_RETENTION;
     this.#now = options.now ?? Date.now;
   }
 
@@ -77,13 +90,7 @@ export class MemoryStore implements SeatStore {
     return shows.map((show) => {
       let stored = this.#shows.get(show.id);
       if (stored === undefined) {
-        stored = {
-          id: show.id,
-          displayName: show.displayName ?? "",
-          createdAt: now,
-          state: "open",
-          seats: Array.from({ length: show.totalSeats }, emptySeat),
-        };
+        stored = this.#newShow(show.id, show.displayName ?? "", show.totalSeats, now);
         this.#shows.set(show.id, stored);
       }
       return this.#record(stored, now);
@@ -94,24 +101,40 @@ export class MemoryStore implements SeatStore {
   async applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]> {
     this.#assertOpen();
     this.#forgetExpiredRequests();
-    return commands.map((command) => this.#apply(command, this.#now()));
+    const now = this.#now();
+    this.#touched.clear();
+    const outcomes = commands.map((command) => this.#apply(command, now));
+    for (const [showId, version] of this.#touched) {
+      const show = this.#shows.get(showId);
+      if (show !== undefined) trimChangeLog(show.changes, this.#changeLog, now);
+      for (const listener of this.#listeners) listener(showId, version);
+    }
+    return outcomes;
   }
 
   async snapshot(showId: string): Promise<ShowSnapshot | undefined> {
     this.#assertOpen();
     const show = this.#shows.get(showId);
     if (show === undefined) return undefined;
-    const now = this.#now();
     const taken: number[] = [];
+    const held: number[] = [];
     let bookedCount = 0;
-    let heldCount = 0;
     show.seats.forEach((seat, index) => {
       if (seat.booking !== undefined) bookedCount++;
-      else if (isHoldLive(seat.hold, now)) heldCount++;
+      else if (seat.hold !== undefined) held.push(index + 1);
       else return;
       taken.push(index + 1);
     });
-    return { showId, totalSeats: show.seats.length, bookedCount, heldCount, available: freeSeats(show.seats.length, taken) };
+    return {
+      showId,
+      totalSeats: show.seats.length,
+      bookedCount,
+      heldCount: held.length,
+      available: freeSeats(show.seats.length, taken),
+      version: show.version,
+      held,
+      state: show.state,
+    };
   }
 
   async getShow(showId: string): Promise<ShowRecord | undefined> {
@@ -136,6 +159,26 @@ export class MemoryStore implements SeatStore {
     return hold === undefined ? undefined : holdAsOf(hold, this.#now());
   }
 
+  async changesSince(showId: string, afterVersion: number, limit: number): Promise<ChangeLogRead> {
+    this.#assertOpen();
+    const show = this.#shows.get(showId);
+    if (show === undefined) return { kind: "unknown-show" };
+    return readChangeLog(show.changes, show.version, afterVersion, limit);
+  }
+
+  onCommit(listener: (showId: string, version: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async lapsedHoldShows(): Promise<string[]> {
+    this.#assertOpen();
+    const now = this.#now();
+    const shows = new Set<string>();
+    for (const hold of this.#holds.values()) if (hold.state === "active" && hold.expiresAt <= now) shows.add(hold.showId);
+    return [...shows];
+  }
+
   async bookings(showId: string): Promise<SeatBooking[]> {
     this.#assertOpen();
     const show = this.#shows.get(showId);
@@ -145,6 +188,7 @@ export class MemoryStore implements SeatStore {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#listeners.clear();
   }
 
   #apply(command: StoreCommand, now: number): CommandOutcome {
@@ -171,19 +215,22 @@ export class MemoryStore implements SeatStore {
         if (refused !== undefined || show === undefined) return refused ?? { ok: false, reason: "SHOW_NOT_FOUND", seats: [], replayed: false };
         const outcome = decideSeatCommand(command, (seat) => seatView(show.seats[seat - 1]), now);
         if (!outcome.ok) return outcome;
+        if (command.kind === "hold" && this.#liveHoldsOf(command.principal, now) >= command.maxHoldsPerPrincipal) return tooManyHolds();
+        const changes: UnnumberedChange[] = command.kind === "cancel" ? [] : this.#endLapsedHolds(show, command.seats);
         if (command.kind === "hold") {
-          if (this.#liveHoldsOf(command.principal, now) >= command.maxHoldsPerPrincipal) return tooManyHolds();
           const hold = newHold(command, command.seats, now);
-          this.#holds.set(hold.holdId, { ...hold, state: "active" });
+          this.#holds.set(hold.holdId, hold);
           for (const seat of command.seats) (show.seats[seat - 1] as MemorySeat).hold = { holdId: hold.holdId, expiresAt: hold.expiresAt };
+          changes.push({ showId: show.id, kind: "held", seats: command.seats });
+          this.#commit(show, changes, now);
           return { ...outcome, hold };
         }
         for (const seat of command.seats) {
           const place = show.seats[seat - 1] as MemorySeat;
           place.booking = command.kind === "book" ? { seat, owner: command.principal, requestId: command.requestId } : undefined;
-          // A lapsed hold's mark goes when its seat is booked: nothing reads it again.
-          if (command.kind === "book") place.hold = undefined;
         }
+        changes.push({ showId: show.id, kind: command.kind === "book" ? "booked" : "released", seats: command.seats });
+        this.#commit(show, changes, now);
         return outcome;
       }
       case "confirm":
@@ -194,50 +241,97 @@ export class MemoryStore implements SeatStore {
         const outcome = decideHoldCommand(command, hold, show?.state, now);
         if (!outcome.ok || outcome.hold === undefined || show === undefined) return outcome;
         const changed = outcome.hold;
-        this.#holds.set(changed.holdId, { ...changed, state: changed.state === "expired" ? "active" : changed.state });
+        this.#holds.set(changed.holdId, changed);
         for (const seat of changed.seats) {
           const place = show.seats[seat - 1] as MemorySeat;
           if (command.kind === "extend") place.hold = { holdId: changed.holdId, expiresAt: changed.expiresAt };
           else place.hold = undefined;
           if (command.kind === "confirm") place.booking = { seat, owner: changed.owner, requestId: command.requestId };
         }
+        // An extension changes no seat's availability: it takes no version.
+        if (command.kind === "extend") return outcome;
+        const kind = command.kind === "confirm" ? "booked" : "hold-ended";
+        this.#commit(show, [{ showId: show.id, kind, seats: changed.seats }], now);
         return outcome;
       }
       case "create-show": {
         const existing = this.#shows.get(command.showId);
         const outcome = decideCreate(command, existing === undefined ? undefined : this.#record(existing, now), now);
-        if (outcome.ok) {
-          this.#shows.set(command.showId, {
-            id: command.showId,
-            displayName: command.displayName,
-            createdAt: now,
-            state: "open",
-            seats: Array.from({ length: command.totalSeats }, emptySeat),
-          });
-        }
+        if (outcome.ok) this.#shows.set(command.showId, this.#newShow(command.showId, command.displayName, command.totalSeats, now));
         return outcome;
       }
       case "close-show": {
         const show = this.#shows.get(command.showId);
         if (show === undefined) return { ok: false, reason: "SHOW_NOT_FOUND", seats: [], replayed: false };
+        if (show.state === "closed") return { ok: true, seats: [], replayed: false, show: this.#record(show, now) };
         show.state = "closed";
+        this.#commit(show, [{ showId: show.id, kind: "closed", seats: [] }], now);
         return { ok: true, seats: [], replayed: false, show: this.#record(show, now) };
       }
       case "resize-show": {
         const show = this.#shows.get(command.showId);
         const takenAbove: number[] = [];
         show?.seats.forEach((seat, index) => {
-          if (index + 1 > command.totalSeats && (seat.booking !== undefined || isHoldLive(seat.hold, now))) takenAbove.push(index + 1);
+          const live = seat.hold !== undefined && seat.hold.expiresAt > now;
+          if (index + 1 > command.totalSeats && (seat.booking !== undefined || live)) takenAbove.push(index + 1);
         });
         const outcome = decideResize(command, show === undefined ? undefined : this.#record(show, now), takenAbove);
         if (!outcome.ok || show === undefined) return outcome;
+        const dropped = show.seats.slice(command.totalSeats).flatMap((_, index) => [command.totalSeats + index + 1]);
+        const changes = this.#endLapsedHolds(show, dropped);
         show.seats =
           command.totalSeats <= show.seats.length
             ? show.seats.slice(0, command.totalSeats)
             : [...show.seats, ...Array.from({ length: command.totalSeats - show.seats.length }, emptySeat)];
+        changes.push({ showId: show.id, kind: "resized", seats: [], totalSeats: command.totalSeats });
+        this.#commit(show, changes, now);
         return { ...outcome, show: this.#record(show, now) };
       }
+      case "expire-holds": {
+        const show = this.#shows.get(command.showId);
+        if (show === undefined) return { ok: true, seats: [], replayed: false };
+        const lapsed = [...this.#holds.values()].filter((hold) => hold.showId === show.id && hold.state === "active" && hold.expiresAt <= now);
+        const changes = this.#endLapsedHolds(show, lapsed.flatMap((hold) => hold.seats));
+        this.#commit(show, changes, now);
+        return { ok: true, seats: [], replayed: false };
+      }
     }
+  }
+
+  /**
+   * Records the end of every lapsed hold that marks one of `seats` (all of
+   * each such hold's seats are freed): the "hold-ended" changes a request
+   * that takes those seats commits before its own.
+   */
+  #endLapsedHolds(show: MemoryShow, seats: readonly number[]): UnnumberedChange[] {
+    const ended = new Set<string>();
+    for (const seat of seats) {
+      const mark = show.seats[seat - 1]?.hold;
+      if (mark !== undefined) ended.add(mark.holdId);
+    }
+    const changes: UnnumberedChange[] = [];
+    for (const holdId of [...ended].sort()) {
+      const hold = this.#holds.get(holdId);
+      if (hold === undefined) continue;
+      this.#holds.set(holdId, { ...hold, state: "expired" });
+      for (const seat of hold.seats) {
+        const place = show.seats[seat - 1];
+        if (place?.hold?.holdId === holdId) place.hold = undefined;
+      }
+      changes.push({ showId: show.id, kind: "hold-ended", seats: hold.seats });
+    }
+    return changes;
+  }
+
+  /** Numbers changes with the show's next versions and appends them to its log. */
+  #commit(show: MemoryShow, changes: readonly UnnumberedChange[], now: number): void {
+    if (changes.length === 0) return;
+    for (const change of changes) show.changes.push({ ...change, version: ++show.version, at: now });
+    this.#touched.set(show.id, show.version);
+  }
+
+  #newShow(id: string, displayName: string, totalSeats: number, now: number): MemoryShow {
+    return { id, displayName, createdAt: now, state: "open", seats: Array.from({ length: totalSeats }, emptySeat), version: 0, changes: [] };
   }
 
   #liveHoldsOf(principal: string, now: number): number {
@@ -251,7 +345,7 @@ export class MemoryStore implements SeatStore {
     let heldCount = 0;
     for (const seat of show.seats) {
       if (seat.booking !== undefined) bookedCount++;
-      else if (isHoldLive(seat.hold, now)) heldCount++;
+      else if (seat.hold !== undefined) heldCount++;
     }
     return {
       id: show.id,

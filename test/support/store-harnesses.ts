@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SeatStore } from "../../src/core/seat-store.js";
+import type { ChangeLogRetention } from "../../src/core/show-changes.js";
 import { MemoryStore } from "../../src/stores/memory-store.js";
 import { PostgresStore } from "../../src/stores/postgres-store.js";
 import { SqliteStore } from "../../src/stores/sqlite-store.js";
@@ -9,7 +10,7 @@ import { startPostgres, type TestPostgres } from "./postgres-cluster.js";
 
 /** How a test opens stores: every `open` of one location reaches the same seats. */
 export interface Location {
-  open(options?: { requestIdRetentionMs?: number; now?: () => number }): Promise<SeatStore>;
+  open(options?: { requestIdRetentionMs?: number; now?: () => number; changeLog?: ChangeLogRetention }): Promise<SeatStore>;
 }
 
 export interface Harness {
