@@ -16,6 +16,10 @@ export const BOOKING_ERROR_REASONS = [
   "OVERLOADED",
   /** RESOURCE_EXHAUSTED with RetryInfo: the caller's per-principal rate limit is spent. */
   "RATE_LIMITED",
+  /** RESOURCE_EXHAUSTED: the caller has as many WatchAvailability streams open as allowed. */
+  "TOO_MANY_STREAMS",
+  /** RESOURCE_EXHAUSTED: a watcher fell too far behind; resume from the last version applied. */
+  "SLOW_CONSUMER",
   /** INVALID_ARGUMENT: the request bytes did not decode. */
   "MALFORMED_REQUEST",
   /** INVALID_ARGUMENT: a field other than the seats is wrong; the BadRequest detail names it. */

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Mutex } from "async-mutex";
+import { AvailabilityFeed, type AvailabilityFeedOptions, type Watcher } from "./availability-feed.js";
 import { BookingFailure } from "./booking-failure.js";
 import { CORE_DEFAULTS } from "./core-defaults.js";
 import { refusalFailure, type RefusalSubject } from "./failure-messages.js";
@@ -106,6 +107,8 @@ export interface BookingCoreOptions {
   readonly maxHoldsPerPrincipal?: number;
   /** Makes hold ids; default 128 random bits, URL-safe base64. Tests may pass their own. */
   readonly newHoldId?: () => string;
+  /** Limits of the watchers' feed. */
+  readonly feed?: AvailabilityFeedOptions;
 }
 
 interface QueuedChange {
@@ -127,6 +130,9 @@ export interface ObservedOutcome {
   readonly reason: string | undefined;
   readonly replayed: boolean;
 }
+
+/** Who the server's own changes (the expiry sweeper's) are made by. */
+export const SERVER_PRINCIPAL = "seat-booking:server";
 
 /** 128 random bits: a hold id nobody can guess. */
 function randomHoldId(): string {
@@ -163,6 +169,7 @@ export class BookingCore {
    */
   readonly #knownTotals = new Map<string, number>();
   readonly #mutex = new Mutex();
+  readonly #feed: AvailabilityFeed;
   #queue: QueuedChange[] = [];
   #observer: BatchObserver | undefined;
   #turnScheduled = false;
@@ -201,6 +208,7 @@ export class BookingCore {
     this.#maxHoldLifetimeMs = options.maxHoldLifetimeMs ?? CORE_DEFAULTS.maxHoldLifetimeMs;
     this.#maxHoldsPerPrincipal = options.maxHoldsPerPrincipal ?? CORE_DEFAULTS.maxHoldsPerPrincipal;
     this.#newHoldId = options.newHoldId ?? randomHoldId;
+    this.#feed = new AvailabilityFeed(options.store, options.feed);
   }
 
   /**
@@ -410,8 +418,59 @@ export class BookingCore {
     return snapshot;
   }
 
+  /**
+   * Watches a show: a snapshot, or the changes after `resumeFromVersion`
+   * when the change log still reaches it, then every change as it commits.
+   */
+  async watch(showId: string, resumeFromVersion?: number): Promise<Watcher> {
+    const id = this.#showIdOf(showId);
+    try {
+      return await this.#feed.watch(id, resumeFromVersion);
+    } catch (error) {
+      throw storeFailure(error, id, "read");
+    }
+  }
+
+  /** Watchers connected to this core now. */
+  get watchers(): number {
+    return this.#feed.watchers;
+  }
+
+  /** Ends every watch, with `error` (for example: the server is shutting down) or quietly. */
+  endWatches(error?: unknown): void {
+    this.#feed.closeAll(error);
+  }
+
+  /**
+   * True when the show has no change after `version`: a listing encoded at
+   * that version is still the listing. Asks the store, so a change committed
+   * through another instance counts.
+   */
+  async unchangedSince(showId: string, version: number): Promise<boolean> {
+    const id = this.#showIdOf(showId);
+    const read = await this.#read(() => this.#store.changesSince(id, version, 1), id);
+    return read.kind === "changes" && read.changes.length === 0;
+  }
+
+  /**
+   * Records the end of every hold that has lapsed by the store's clock: the
+   * expiry sweeper's work, through the one guarded path. Resolves how many
+   * shows it swept. Outcomes never depend on it having run; it makes a lapse
+   * a versioned change that watchers see when it takes effect.
+   */
+  async expireLapsedHolds(): Promise<number> {
+    const shows = await this.#read(() => this.#store.lapsedHoldShows(), "");
+    await Promise.all(
+      shows.map((showId) =>
+        this.#enqueue({ kind: "expire-holds", showId, principal: SERVER_PRINCIPAL, isAdmin: true, requestId: "" }, undefined),
+      ),
+    );
+    return shows.length;
+  }
+
   /** Waits for queued changes, then closes the store. */
   async close(): Promise<void> {
+    this.#feed.closeAll();
     await this.#mutex.runExclusive(async () => {
       while (this.#queue.length > 0) await this.#commitQueued();
     });

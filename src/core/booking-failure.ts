@@ -8,6 +8,7 @@ export type FailureReason =
   | "INVALID_REQUEST_ID"
   | "INVALID_ARGUMENT"
   | "ADMIN_ONLY"
+  | "SLOW_CONSUMER"
   | "OVERLOADED"
   | "DEADLINE_EXCEEDED"
   | "STORE_UNAVAILABLE";
