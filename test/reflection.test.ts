@@ -87,12 +87,17 @@ describe.each(["v1", "v1alpha"] as const)("reflection-service %s", (version) => 
         methods++;
       }
     }
-    expect(methods).toBe(3 + 3 + 1 + 1);
+    // BookingService 14 (3 seat calls, 10 show and hold calls, WatchAvailability), health 3, reflection 1 + 1.
+    expect(methods).toBe(14 + 3 + 1 + 1);
   });
 
   it("keeps the real file names and imports", async () => {
     const booking = await session.files({ case: "fileContainingSymbol", value: "booking.v1.BookSeatsRequest" });
-    expect(booking.map((file) => [file.name, file.dependency])).toEqual([["booking/v1/booking.proto", []]]);
+    expect(booking.map((file) => [file.name, file.dependency])).toEqual([
+      ["booking/v1/booking.proto", ["google/protobuf/duration.proto", "google/protobuf/timestamp.proto"]],
+      ["google/protobuf/duration.proto", []],
+      ["google/protobuf/timestamp.proto", []],
+    ]);
     const status = await session.files({ case: "fileByFilename", value: "google/rpc/status.proto" });
     expect(status.map((file) => [file.name, file.dependency])).toEqual([
       ["google/rpc/status.proto", ["google/protobuf/any.proto"]],
@@ -111,7 +116,12 @@ describe.each(["v1", "v1alpha"] as const)("reflection-service %s", (version) => 
     const serviceComment = booking?.sourceCodeInfo?.location.find((location) => location.path.join(".") === "6.0")?.leadingComments;
     expect(serviceComment).toMatch(/^ BookingService books, cancels and lists the seats/);
     const methodComments = booking?.sourceCodeInfo?.location.filter((location) => /^6\.0\.2\.\d+$/.test(location.path.join(".")));
-    expect(methodComments?.map((location) => location.leadingComments.length > 0)).toEqual([true, true, true]);
+    expect(methodComments?.map((location) => location.leadingComments.length > 0)).toEqual(Array.from({ length: 14 }, () => true));
+    const methodNames = booking?.service[0]?.method.map((method) => method.name) ?? [];
+    const commentOf = (name: string) =>
+      booking?.sourceCodeInfo?.location.find((location) => location.path.join(".") === `6.0.2.${methodNames.indexOf(name)}`)?.leadingComments ?? "";
+    expect(commentOf("HoldSeats")).toContain("the database's clock decides");
+    expect(commentOf("WatchAvailability")).toContain("resume_from_version");
   });
 
   it("finds the file of methods, fields, nested enums and enum values", async () => {
