@@ -170,3 +170,14 @@ describe("BookingCore", () => {
     for (const seat of snapshot.available) expect(owners.has(seat)).toBe(false);
   });
 });
+
+describe("isBookingFailure", () => {
+  it("recognises a failure by its shape, so one from another copy of the module counts, and nothing else does", () => {
+    const fromAnotherCopy = Object.assign(new Error("seat 3 is taken"), { name: "BookingFailure", reason: "SEAT_ALREADY_BOOKED", showId: "main", seats: [3] });
+    expect(isBookingFailure(fromAnotherCopy)).toBe(true);
+    expect(isBookingFailure(new BookingFailure("x", { reason: "OVERLOADED", showId: "" }))).toBe(true);
+    expect(isBookingFailure(Object.assign(new Error("x"), { name: "BookingFailure" }))).toBe(false);
+    expect(isBookingFailure({ name: "BookingFailure", reason: "OVERLOADED", showId: "", seats: [] })).toBe(false);
+    expect(isBookingFailure(new TypeError("x"))).toBe(false);
+  });
+});

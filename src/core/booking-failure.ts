@@ -59,9 +59,16 @@ export class BookingFailure extends Error {
   }
 }
 
-/** True for errors the core raised on purpose (as opposed to bugs or I/O). */
+/**
+ * True for errors the core raised on purpose (as opposed to bugs or I/O).
+ * Checks the shape, not the class, so a failure from another copy of this
+ * module (two builds in one process) is still recognised.
+ */
 export function isBookingFailure(error: unknown): error is BookingFailure {
-  return error instanceof BookingFailure;
+  if (error instanceof BookingFailure) return true;
+  if (!(error instanceof Error) || error.name !== "BookingFailure") return false;
+  const candidate = error as Partial<Record<keyof BookingFailure, unknown>>;
+  return typeof candidate.reason === "string" && typeof candidate.showId === "string" && Array.isArray(candidate.seats);
 }
 
 /** "seat 3" or "seats 3, 4, 7". */
