@@ -206,6 +206,30 @@ describe("booking CLI", () => {
     expect(rest).toEqual([]);
   });
 
+  it("exits quietly with 0 when its output pipe closes, as `booking ... | head -1` does", async () => {
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("BOOKING_")));
+    // Three operations, three writes with a round trip between them: the
+    // reader goes away after the first, so the next write meets a closed pipe.
+    const child = spawn(process.execPath, [CLI_PATH, "--book", "95", "--cancel", "95", "--show"], {
+      cwd: dir,
+      env: { ...inherited, BOOKING_ADDRESS: server.address },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let first = "";
+    let stderr = "";
+    child.stdout.once("data", (chunk: Buffer) => {
+      first = chunk.toString();
+      child.stdout.destroy();
+    });
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", resolve);
+    });
+    expect(first).toMatch(/^booked seat 95 in show "main"/);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+  });
+
   it("stops combined operations at the first failure", async () => {
     const run = await booking(["--book", "22", "--show"]);
     expect(run.code).toBe(1);
