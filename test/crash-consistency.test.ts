@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 describe("SQLite store under kill -9", () => {
-  it(`keeps every acknowledged change and applies no booking in part across ${CYCLES} crashes`, async () => {
+  it(`keeps every acknowledged change (bookings, cancels, holds and confirmations) and applies none in part across ${CYCLES} crashes`, async () => {
     const database = join(dir, "booking.sqlite");
     const ledger = new BookingLedger("main", SEATS);
     const random = seededRandom(20261125);
@@ -99,7 +99,7 @@ describe("SQLite store under kill -9", () => {
 
     console.info(
       `crash test: ${CYCLES} kills, ${ledger.acknowledged} acknowledged changes, ${ledger.refused} refusals, ` +
-        `${settled} unknown outcomes settled by retry, ${ledger.holder.size} seats held at the end`,
+        `${settled} unknown outcomes settled by retry, ${ledger.holds.size} holds, ${ledger.holder.size} seats booked at the end`,
     );
     expect(ledger.acknowledged).toBeGreaterThan(CYCLES * 5);
     expect(settled).toBeGreaterThan(0);
@@ -111,6 +111,16 @@ describe("SQLite store under kill -9", () => {
     const bookings = await store.bookings("main");
     await store.close();
     expect(new Set(bookings.map((booking) => booking.seat)).size).toBe(bookings.length);
+    // No confirmed hold is lost: each is confirmed in the store, its seats booked by its owner.
+    const reopened = await SqliteStore.open(database);
+    const confirmedHolds = [...ledger.holds.values()].filter((hold) => hold.confirmed);
+    expect(confirmedHolds.length).toBeGreaterThan(0);
+    for (const hold of confirmedHolds) {
+      expect(await reopened.getHold(hold.holdId)).toMatchObject({ state: "confirmed", owner: hold.worker.principal });
+    }
+    // And no seat is both held and booked: the listing after the restart holds nothing.
+    expect((await reopened.snapshot("main"))?.held).toEqual([]);
+    await reopened.close();
     expect(bookings.map((booking) => [booking.seat, booking.owner])).toEqual(
       [...ledger.holder].sort(([a], [b]) => a - b).map(([seat, worker]) => [seat, worker.principal]),
     );

@@ -11,9 +11,19 @@ export interface Worker {
 /** An operation whose outcome the client never learned (the server died). */
 export interface UnknownOutcome {
   readonly worker: Worker;
-  readonly kind: "book" | "cancel";
+  readonly kind: "book" | "cancel" | "hold" | "confirm";
   readonly seats: number[];
   readonly requestId: string;
+  /** For a confirm: the hold it confirms. */
+  readonly holdId?: string;
+}
+
+/** A hold a worker made (acknowledged), and whether its confirmation was acknowledged. */
+export interface LedgerHold {
+  readonly worker: Worker;
+  readonly holdId: string;
+  readonly seats: readonly number[];
+  confirmed: boolean;
 }
 
 /**
@@ -24,6 +34,8 @@ export interface UnknownOutcome {
 export class BookingLedger {
   readonly holder = new Map<number, Worker>();
   readonly unknown: UnknownOutcome[] = [];
+  /** Every hold acknowledged to a worker, by id. */
+  readonly holds = new Map<string, LedgerHold>();
   /** Seats whose cancel a worker has sent but not yet seen acknowledged. */
   private readonly cancelling = new Map<Worker, Set<number>>();
   acknowledged = 0;
@@ -59,6 +71,7 @@ export class BookingLedger {
    * must carry an expected code; a lost connection becomes an unknown outcome.
    */
   async step(worker: Worker, random: () => number): Promise<void> {
+    if (random() < 0.25) return this.#holdAndConfirm(worker, random);
     const held = [...this.holder].filter(([, holder]) => holder === worker).map(([seat]) => seat);
     const cancel = held.length > 0 && random() < 0.4;
     const seats = cancel
@@ -76,6 +89,13 @@ export class BookingLedger {
       if (kind === "cancel") this.cancelling.delete(worker);
     } catch (error) {
       if (isBookingError(error) && error.code === status.ALREADY_EXISTS && kind === "book") {
+        // Booked by someone, or held by a live hold (SEAT_HELD): both are refusals.
+        this.refused++;
+        return;
+      }
+      if (isShed(error)) {
+        // Refused at admission (the server was behind its work): nothing was applied.
+        if (kind === "cancel") this.cancelling.delete(worker);
         this.refused++;
         return;
       }
@@ -94,6 +114,10 @@ export class BookingLedger {
   async settleUnknown(): Promise<number> {
     const pending = this.unknown.splice(0);
     for (const operation of pending) {
+      if (operation.kind === "hold" || operation.kind === "confirm") {
+        await this.#settleHoldOperation(operation);
+        continue;
+      }
       const request = { showId: this.showId, seats: operation.seats, requestId: operation.requestId };
       try {
         const response =
@@ -110,8 +134,96 @@ export class BookingLedger {
         throw error;
       }
     }
+    // A hold whose confirmation never ran (the server died between the two) is confirmed now.
+    for (const hold of this.holds.values()) {
+      if (!hold.confirmed) await this.#confirm(hold, `${hold.holdId}-settle`);
+    }
     return pending.length;
   }
+
+  /** Holds 1-3 free-looking seats, then confirms the hold: the ticketing workflow under crashes. */
+  async #holdAndConfirm(worker: Worker, random: () => number): Promise<void> {
+    const seats = [...new Set(Array.from({ length: 1 + Math.floor(random() * 3) }, () => 1 + Math.floor(random() * this.totalSeats)))].sort(
+      (a, b) => a - b,
+    );
+    const requestId = `${worker.id}-hold-${++this.sequence}-${Math.floor(random() * 1e9)}`;
+    let holdId: string;
+    try {
+      const { hold } = await worker.client.holdSeats({ showId: this.showId, seats, requestId, ttlMs: 10 * 60_000 });
+      holdId = hold?.holdId ?? "";
+      this.acknowledged++;
+      this.holds.set(holdId, { worker, holdId, seats, confirmed: false });
+    } catch (error) {
+      if ((isBookingError(error) && error.code === status.ALREADY_EXISTS) || isShed(error)) {
+        this.refused++;
+        return;
+      }
+      if (isLostAnswer(error)) {
+        this.unknown.push({ worker, kind: "hold", seats, requestId });
+        return;
+      }
+      throw error;
+    }
+    const hold = this.holds.get(holdId);
+    if (hold !== undefined) await this.#confirm(hold, `${requestId}-confirm`, true);
+  }
+
+  /** Confirms a known hold; a lost answer is kept for settling when `mayBeLost`. */
+  async #confirm(hold: LedgerHold, requestId: string, mayBeLost = false): Promise<void> {
+    try {
+      const confirmed = await hold.worker.client.confirmHold({ holdId: hold.holdId, requestId });
+      hold.confirmed = true;
+      this.apply(hold.worker, "book", confirmed.seats);
+    } catch (error) {
+      if (mayBeLost && (isLostAnswer(error) || isShed(error))) {
+        this.unknown.push({ worker: hold.worker, kind: "confirm", seats: [...hold.seats], requestId, holdId: hold.holdId });
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /** Repeats a hold (same request id: the same hold comes back) or a confirm whose answer was lost. */
+  async #settleHoldOperation(operation: UnknownOutcome): Promise<void> {
+    if (operation.kind === "confirm") {
+      const hold = this.holds.get(operation.holdId ?? "");
+      if (hold !== undefined) await this.#confirm(hold, operation.requestId);
+      return;
+    }
+    try {
+      const { hold } = await operation.worker.client.holdSeats({
+        showId: this.showId,
+        seats: operation.seats,
+        requestId: operation.requestId,
+        ttlMs: 10 * 60_000,
+      });
+      const holdId = hold?.holdId ?? "";
+      this.acknowledged++;
+      this.holds.set(holdId, { worker: operation.worker, holdId, seats: operation.seats, confirmed: false });
+    } catch (error) {
+      if (isBookingError(error) && error.code === status.ALREADY_EXISTS) {
+        this.refused++;
+        return;
+      }
+      throw error;
+    }
+  }
+}
+
+/** Turned away by the server's admission control (RESOURCE_EXHAUSTED): nothing was applied. */
+function isShed(error: unknown): boolean {
+  return isBookingError(error) && error.code === status.RESOURCE_EXHAUSTED;
+}
+
+/** The call may or may not have been applied: the server went away. */
+function isLostAnswer(error: unknown): boolean {
+  return (
+    isBookingError(error) &&
+    (error.code === status.UNAVAILABLE ||
+      error.code === status.DEADLINE_EXCEEDED ||
+      error.code === status.CANCELLED ||
+      (error.code === status.INTERNAL && /RST_STREAM|stream|connection/i.test(error.message)))
+  );
 }
 
 /** A small deterministic PRNG (mulberry32), so a failing run can be repeated. */
