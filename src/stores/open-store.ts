@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { MemoryStore } from "./memory-store.js";
 import { PostgresStore } from "./postgres-store.js";
 import type { SeatStore } from "../core/seat-store.js";
+import type { ChangeLogRetention } from "../core/show-changes.js";
 import { SqliteStore } from "./sqlite-store.js";
 
 /** Where `--store sqlite` keeps its file, relative to the working directory. */
@@ -19,6 +20,8 @@ export interface OpenStoreOptions {
   readonly postgresPoolSize?: number;
   /** The clock, in ms, for request-id ages; tests move it. */
   readonly now?: () => number;
+  /** How much of each show's change log is kept (default DEFAULT_CHANGE_LOG_RETENTION). */
+  readonly changeLog?: ChangeLogRetention;
 }
 
 /**
@@ -32,6 +35,7 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
   const common = {
     ...(options.requestIdRetentionMs === undefined ? {} : { requestIdRetentionMs: options.requestIdRetentionMs }),
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.changeLog === undefined ? {} : { changeLog: options.changeLog }),
   };
   if (spec === "memory") return new MemoryStore(common);
   if (/^postgres(ql)?:\/\//.test(spec)) {

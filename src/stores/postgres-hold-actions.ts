@@ -1,6 +1,7 @@
 import type { ClientBase, Pool } from "pg";
 import { decideHoldCommand, holdAsOf, type StoredHold } from "../core/hold-rules.js";
 import type { CommandOutcome, ExtendCommand, HoldActionCommand, HoldRecord, ShowState } from "../core/seat-store.js";
+import type { BatchChanges } from "./postgres-show-versions.js";
 
 /** Confirm, release and extend: commands on an existing hold. */
 export type HoldAction = HoldActionCommand | ExtendCommand;
@@ -61,9 +62,18 @@ export async function readHold(db: ClientBase | Pool, holdId: string): Promise<H
  * `now` (the transaction's now() in epoch ms). The hold row is locked FOR
  * UPDATE and then its seats (the batch locked both already, in the global
  * order); the shared rules decide, and the seats are changed only where they
- * still carry this hold.
+ * still carry this hold. A confirm is a "booked" change, a release
+ * "hold-ended"; an extend changes no seat's availability and takes no
+ * version. Unless `showsLocked`, the show's open state was read unlocked, so
+ * a confirm asks the version step to check it is still open.
  */
-export async function applyHoldAction(client: ClientBase, command: HoldAction, now: number): Promise<CommandOutcome> {
+export async function applyHoldAction(
+  client: ClientBase,
+  command: HoldAction,
+  now: number,
+  showsLocked: boolean,
+  changes: BatchChanges,
+): Promise<CommandOutcome> {
   const result = await client.query<HoldRow>({
     name: "lock-hold",
     text: `SELECT ${HOLD_COLUMNS} FROM holds h JOIN shows sh USING (show_id) WHERE h.hold_id = $1 FOR UPDATE OF h`,
@@ -87,7 +97,44 @@ export async function applyHoldAction(client: ClientBase, command: HoldAction, n
   if (seats.rowCount !== changed.seats.length) {
     throw new Error(`${command.kind} of hold ${changed.holdId} changed ${seats.rowCount} of its ${changed.seats.length} seats`);
   }
+  if (command.kind === "confirm") {
+    changes.add({ showId: changed.showId, kind: "booked", seats: changed.seats });
+    if (!showsLocked) changes.soldIn.add(changed.showId);
+  } else if (command.kind === "release") {
+    changes.add({ showId: changed.showId, kind: "hold-ended", seats: changed.seats });
+  }
   return outcome;
+}
+
+/**
+ * Records the end of lapsed holds of one show (the batch locked their rows
+ * and seats already): state 'expired', their marks cleared. Returns each
+ * hold's freed seats, in hold id order, for its "hold-ended" change. Holds
+ * no longer active (ended earlier in the batch) are skipped.
+ */
+export async function endLapsedHolds(
+  client: ClientBase,
+  showId: string,
+  holdIds: readonly string[],
+): Promise<{ readonly holdId: string; readonly seats: number[] }[]> {
+  if (holdIds.length === 0) return [];
+  const result = await client.query<{ hold_id: string; seats: number[] }>({
+    name: "end-lapsed-holds",
+    text: `WITH ended AS (
+             UPDATE holds SET state = 'expired'
+             WHERE hold_id = ANY ($2::text[]) AND show_id = $1 AND state = 'active' AND expires_at <= now()
+             RETURNING hold_id, seats
+           ), cleared AS (
+             UPDATE seats s SET hold_id = NULL, hold_expires_at = NULL FROM ended e
+             WHERE s.show_id = $1 AND s.seat = ANY (e.seats) AND s.hold_id = e.hold_id
+             RETURNING e.hold_id, s.seat
+           )
+           SELECT e.hold_id, coalesce(array_agg(c.seat ORDER BY c.seat) FILTER (WHERE c.seat IS NOT NULL), '{}') AS seats
+           FROM ended e LEFT JOIN cleared c USING (hold_id)
+           GROUP BY e.hold_id ORDER BY e.hold_id COLLATE "C"`,
+    values: [showId, [...holdIds]],
+  });
+  return result.rows.map((row) => ({ holdId: row.hold_id, seats: row.seats }));
 }
 
 /** One statement per action: the hold row, then exactly the seats that carry the hold. */

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from "pg";
+import { MIGRATION_4 } from "./postgres-migration-4.js";
 
 /** One step of the PostgreSQL schema: applied once, in order, never edited after release. */
 export interface PostgresMigration {
@@ -229,6 +230,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       $fn$;
     `,
   },
+  MIGRATION_4,
 ];
 
 /** The schema version this code reads and writes. */

@@ -2,6 +2,7 @@ import type { PoolClient } from "pg";
 import { tooManyHolds, newHold } from "../core/hold-rules.js";
 import { checkShow, decideSeatCommand, type SeatView } from "../core/seat-rules.js";
 import type { CommandOutcome, HoldCommand, SeatCommand, ShowState } from "../core/seat-store.js";
+import type { BatchChanges } from "./postgres-show-versions.js";
 
 /** The commands apply_seat_commands runs. */
 export type SeatLevelCommand = SeatCommand | HoldCommand;
@@ -29,6 +30,22 @@ interface CommandRow {
   readonly held_until_ms: string[];
   /** Hold commands that passed the seat rules: the principal's live holds before this one. */
   readonly live_holds: number | null;
+  /** Lapsed holds the command ended before taking their seats, in id order: ended_counts[k] of ended_seats each. */
+  readonly ended_holds: string[];
+  readonly ended_counts: number[];
+  readonly ended_seats: number[];
+}
+
+/** How a batch runs its seat commands: who takes the locks, and whether its show rows are locked yet. */
+export interface SeatCommandLocks {
+  /**
+   * undefined: apply_seat_commands takes every lock itself (a batch of only
+   * book, cancel and hold commands). Otherwise the batch took them all
+   * already, and these are the lapsed holds it locked.
+   */
+  readonly lockedLapsedHolds: readonly string[] | undefined;
+  /** True when the batch locked its show rows before running commands (it has a close or resize). */
+  readonly showsLocked: boolean;
 }
 
 /**
@@ -43,6 +60,8 @@ export async function runSeatCommands(
   client: PoolClient,
   commands: readonly SeatLevelCommand[],
   now: number,
+  locks: SeatCommandLocks,
+  changes: BatchChanges,
 ): Promise<CommandOutcome[]> {
   if (commands.length === 0) return [];
   const seatCounts: number[] = [];
@@ -58,9 +77,9 @@ export async function runSeatCommands(
   const holdField = <T>(pick: (command: HoldCommand) => T, otherwise: T): T[] =>
     commands.map((command) => (command.kind === "hold" ? pick(command) : otherwise));
   const result = await client.query<CommandRow>({
-    name: "apply-seat-commands-v3",
+    name: "apply-seat-commands-v4",
     text: `SELECT * FROM apply_seat_commands($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[],
-             $8::boolean[], $9::text[], $10::bigint[], $11::int[])`,
+             $8::boolean[], $9::text[], $10::bigint[], $11::int[], $12::text[])`,
     values: [
       commands.map((command) => command.kind),
       commands.map((command) => command.showId),
@@ -73,17 +92,31 @@ export async function runSeatCommands(
       holdField((command) => command.holdId, null),
       holdField((command) => command.ttlMs, null),
       holdField((command) => command.maxHoldsPerPrincipal, null),
+      locks.lockedLapsedHolds === undefined ? null : [...locks.lockedLapsedHolds],
     ],
   });
   return commands.map((command, index) => {
     const row = result.rows[index];
     if (row === undefined) throw new Error("apply_seat_commands returned fewer rows than commands");
     const outcome = judge(command, row, now);
-    if (row.changed !== (outcome.ok ? command.seats.length : 0)) {
+    if (row.changed !== (outcome.ok ? command.seats.length : 0) || (!outcome.ok && row.ended_holds.length > 0)) {
       throw new Error(`${command.kind} of seats ${command.seats.join(", ")} changed ${row.changed} rows, against the rules' verdict`);
     }
+    if (outcome.ok) recordChanges(command, row, locks, changes);
     return outcome;
   });
+}
+
+/** The command's changes: the lapsed holds it ended, then its own. */
+function recordChanges(command: SeatLevelCommand, row: CommandRow, locks: SeatCommandLocks, changes: BatchChanges): void {
+  let next = 0;
+  changes.addEndedHolds(
+    command.showId,
+    row.ended_counts.map((count) => ({ seats: row.ended_seats.slice(next, (next += count)) })),
+  );
+  const kind = command.kind === "book" ? "booked" : command.kind === "hold" ? "held" : "released";
+  changes.add({ showId: command.showId, kind, seats: command.seats });
+  if (command.kind !== "cancel" && !locks.showsLocked) changes.soldIn.add(command.showId);
 }
 
 function judge(command: SeatLevelCommand, row: CommandRow, now: number): CommandOutcome {

@@ -3,14 +3,17 @@ import type {
   CloseShowCommand,
   CommandOutcome,
   CreateShowCommand,
+  ExpireHoldsCommand,
   ResizeShowCommand,
   ShowRecord,
   ShowState,
 } from "../core/seat-store.js";
 import { decideCreate, decideResize } from "../core/show-rules.js";
+import { endLapsedHolds } from "./postgres-hold-actions.js";
+import type { BatchChanges } from "./postgres-show-versions.js";
 
-/** The show commands, all admin-only (the core checks). */
-export type ShowCommand = CreateShowCommand | CloseShowCommand | ResizeShowCommand;
+/** The show commands, all admin-only (the core checks), and the sweeper's expire-holds. */
+export type ShowCommand = CreateShowCommand | CloseShowCommand | ResizeShowCommand | ExpireHoldsCommand;
 
 interface ShowRow {
   readonly show_id: string;
@@ -23,13 +26,14 @@ interface ShowRow {
 }
 
 /**
- * The columns of a ShowRecord for shows `sh`, counted at now(): inside a
- * transaction that is its start, the instant every command of a batch is
- * decided at. Both counts use the partial indexes on booked and held seats.
+ * The columns of a ShowRecord for shows `sh`, at the show's latest version:
+ * a seat counts as held while its hold is recorded active (it carries the
+ * hold's mark), even when the hold has lapsed by the clock. Both counts use
+ * the partial indexes on booked and held seats.
  */
 const SHOW_COLUMNS = `sh.show_id, sh.display_name, sh.total_seats, sh.state, epoch_ms(sh.created_at)::float8 AS created_ms,
   (SELECT count(*)::integer FROM seats s WHERE s.show_id = sh.show_id AND s.owner IS NOT NULL) AS booked_count,
-  (SELECT count(*)::integer FROM seats s WHERE s.show_id = sh.show_id AND s.owner IS NULL AND s.hold_expires_at > now()) AS held_count`;
+  (SELECT count(*)::integer FROM seats s WHERE s.show_id = sh.show_id AND s.owner IS NULL AND s.hold_expires_at IS NOT NULL) AS held_count`;
 
 function showRecord(row: ShowRow): ShowRecord {
   return {
@@ -88,13 +92,26 @@ export async function insertShow(
   return true;
 }
 
+/** What a show command needs from its batch. */
+export interface ShowCommandContext {
+  /** The lapsed holds the batch locked (rows and seats) before running commands. */
+  readonly lockedLapsedHolds: readonly string[];
+  readonly changes: BatchChanges;
+}
+
 /**
- * Applies one show command inside the batch's transaction at `now` (the
- * transaction's now() in epoch ms). The batch has already taken the locks:
- * the create's advisory lock on the show id, the show row of a close or
- * resize, and every seat row above a shrink's new total.
+ * Applies one show command (or expire-holds) inside the batch's transaction
+ * at `now` (the transaction's now() in epoch ms). The batch has already
+ * taken the locks: the create's advisory lock on the show id; the rows of
+ * the lapsed holds involved and every seat they mark; every seat above a
+ * shrink's new total; then the show rows of closes and resizes.
+ *
+ * Changes: a close of an open show is "closed"; a resize ends the lapsed
+ * holds that mark seats it drops ("hold-ended", each whole), then "resized";
+ * expire-holds is one "hold-ended" per lapsed hold still recorded active.
  */
-export async function applyShowCommand(client: ClientBase, command: ShowCommand, now: number): Promise<CommandOutcome> {
+export async function applyShowCommand(client: ClientBase, command: ShowCommand, now: number, context: ShowCommandContext): Promise<CommandOutcome> {
+  const { changes } = context;
   switch (command.kind) {
     case "create-show": {
       const existing = await readShow(client, command.showId);
@@ -106,27 +123,36 @@ export async function applyShowCommand(client: ClientBase, command: ShowCommand,
       return outcome;
     }
     case "close-show": {
-      const closed = await client.query({
+      // The row is locked by the batch, so the state read here is the state replaced.
+      const closed = await client.query<{ was: ShowState }>({
         name: "close-show",
-        text: "UPDATE shows SET state = 'closed' WHERE show_id = $1",
+        text: `WITH old AS (SELECT state FROM shows WHERE show_id = $1)
+               UPDATE shows SET state = 'closed' WHERE show_id = $1 RETURNING (SELECT state FROM old) AS was`,
         values: [command.showId],
       });
-      if (closed.rowCount !== 1) return { ok: false, reason: "SHOW_NOT_FOUND", seats: [], replayed: false };
+      const was = closed.rows[0]?.was;
+      if (was === undefined) return { ok: false, reason: "SHOW_NOT_FOUND", seats: [], replayed: false };
+      if (was === "open") changes.add({ showId: command.showId, kind: "closed", seats: [] });
       return { ok: true, seats: [], replayed: false, show: await requireShow(client, command.showId) };
     }
     case "resize-show": {
       const show = await readShow(client, command.showId);
       if (show === undefined) return decideResize(command, undefined, []);
       // Every seat above the new total, locked; the taken ones (booked, or held by a live hold) block a shrink.
-      const above = await client.query<{ taken: number[] }>({
+      const above = await client.query<{ taken: number[]; lapsed: string[] }>({
         name: "lock-seats-above",
-        text: `SELECT coalesce(array_agg(l.seat ORDER BY l.seat) FILTER (WHERE l.taken), '{}') AS taken
-               FROM (SELECT seat, owner IS NOT NULL OR hold_expires_at > now() AS taken FROM seats
+        text: `SELECT coalesce(array_agg(l.seat ORDER BY l.seat) FILTER (WHERE l.taken), '{}') AS taken,
+                      coalesce(array_agg(DISTINCT l.hold_id) FILTER (WHERE l.hold_id IS NOT NULL AND NOT l.taken), '{}') AS lapsed
+               FROM (SELECT seat, hold_id, owner IS NOT NULL OR hold_expires_at > now() AS taken FROM seats
                      WHERE show_id = $1 AND seat > $2 ORDER BY seat FOR UPDATE) AS l`,
         values: [command.showId, command.totalSeats],
       });
       const outcome = decideResize(command, show, above.rows[0]?.taken ?? []);
       if (!outcome.ok) return outcome;
+      const lapsed = above.rows[0]?.lapsed ?? [];
+      const unlocked = lapsed.filter((holdId) => !context.lockedLapsedHolds.includes(holdId));
+      if (unlocked.length > 0) throw retryBatch(`lapsed holds ${unlocked.join(", ")} were not locked before the seats they mark`);
+      changes.addEndedHolds(command.showId, await endLapsedHolds(client, command.showId, lapsed));
       if (command.totalSeats > show.totalSeats) {
         await client.query({
           name: "insert-seats",
@@ -145,9 +171,23 @@ export async function applyShowCommand(client: ClientBase, command: ShowCommand,
         text: "UPDATE shows SET total_seats = $2 WHERE show_id = $1",
         values: [command.showId, command.totalSeats],
       });
+      changes.add({ showId: command.showId, kind: "resized", seats: [], totalSeats: command.totalSeats });
       return { ...outcome, show: await requireShow(client, command.showId) };
     }
+    case "expire-holds": {
+      changes.addEndedHolds(command.showId, await endLapsedHolds(client, command.showId, context.lockedLapsedHolds));
+      return { ok: true, seats: [], replayed: false };
+    }
   }
+}
+
+/**
+ * An error that makes the store run the whole batch again, like a
+ * serialization failure: the locks taken do not cover what the batch found
+ * once it held them (another transaction committed in between).
+ */
+export function retryBatch(message: string): Error {
+  return Object.assign(new Error(message), { code: "40001" });
 }
 
 async function requireShow(client: ClientBase, showId: string): Promise<ShowRecord> {

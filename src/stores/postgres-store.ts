@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { PoolClient } from "pg";
+import { DEFAULT_CHANGE_LOG_RETENTION } from "../core/change-log.js";
 import { freeSeats } from "../core/free-seats.js";
 import {
   commandFingerprint,
@@ -17,13 +18,17 @@ import type {
   ShowDefinition,
   ShowRecord,
   ShowSnapshot,
+  ShowState,
   StoreCommand,
 } from "../core/seat-store.js";
 import { StoreUnavailableError } from "../core/seat-store.js";
+import type { ChangeLogRead, ChangeLogRetention } from "../core/show-changes.js";
 import { runBatch } from "./postgres-batch.js";
+import { CommitListener } from "./postgres-commit-listener.js";
 import { readHold } from "./postgres-hold-actions.js";
 import { migratePostgres } from "./postgres-migrations.js";
 import { insertShow, readShow, readShows } from "./postgres-show-commands.js";
+import { readChangesSince, readLapsedHoldShows, recordShowChanges } from "./postgres-show-versions.js";
 
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
@@ -39,6 +44,8 @@ export interface PostgresStoreOptions {
    * clocks disagree agree on which holds are alive.
    */
   readonly now?: () => number;
+  /** How much of each show's change log is kept, trimmed by every batch for the shows it changed. */
+  readonly changeLog?: ChangeLogRetention;
 }
 
 /** Attempts of one batch before its error reaches the caller. */
@@ -75,18 +82,31 @@ interface StoredRequest {
  * replays the stored outcome.
  * Serialization failures and deadlocks (40001, 40P01) are retried too, a
  * bounded number of times with jittered backoff.
+ *
+ * Every committed change of a show's availability takes the show's next
+ * version in the same transaction, and is kept in the show_changes log; the
+ * versions are taken in one step per show at the very end of the
+ * transaction (see runBatch and recordShowChanges), which also NOTIFYs the
+ * instances listening (onCommit, see CommitListener). A listing reads the
+ * latest version: a hold recorded active holds its seats even once lapsed,
+ * until the sweeper's expire-holds, or a request taking its seats, records
+ * its end.
  */
 export class PostgresStore implements SeatStore {
   readonly kind = "postgres";
   readonly #pool: pg.Pool;
   readonly #retentionMs: number;
   readonly #now: () => number;
+  readonly #changeLog: ChangeLogRetention;
+  readonly #commits: CommitListener;
   #nextPurgeAt = 0;
   #closed = false;
 
   private constructor(options: PostgresStoreOptions) {
     this.#retentionMs = options.requestIdRetentionMs ?? DEFAULT_REQUEST_ID_RETENTION_MS;
     this.#now = options.now ?? Date.now;
+    this.#changeLog = options.changeLog ?? DEFAULT_CHANGE_LOG_RETENTION;
+    this.#commits = new CommitListener(options.connectionString);
     this.#pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
     // An idle connection that dies (server restart) is dropped by the pool;
     // without a listener the error event would end the process.
@@ -150,13 +170,13 @@ export class PostgresStore implements SeatStore {
 
   async snapshot(showId: string): Promise<ShowSnapshot | undefined> {
     this.#assertOpen();
-    // One statement, so one MVCC snapshot and one now() for the count and the seats.
+    // One statement, so one MVCC snapshot: the seats are those of the version read.
     const result = await this.#pool
-      .query<{ total_seats: number; booked: number[]; held: number[] }>({
+      .query<{ total_seats: number; version: number; state: ShowState; booked: number[]; held: number[] }>({
         name: "snapshot",
-        text: `SELECT total_seats,
+        text: `SELECT total_seats, version::float8 AS version, state,
                  array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NOT NULL ORDER BY seat) AS booked,
-                 array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NULL AND hold_expires_at > now() ORDER BY seat) AS held
+                 array(SELECT seat FROM seats WHERE show_id = $1 AND owner IS NULL AND hold_expires_at IS NOT NULL ORDER BY seat) AS held
                FROM shows WHERE show_id = $1`,
         values: [showId],
       })
@@ -170,6 +190,9 @@ export class PostgresStore implements SeatStore {
       bookedCount: booked.length,
       heldCount: held.length,
       available: freeSeats(totalSeats, mergeAscending(booked, held)),
+      version: row.version,
+      held,
+      state: row.state,
     };
   }
 
@@ -186,6 +209,22 @@ export class PostgresStore implements SeatStore {
   async getHold(holdId: string): Promise<HoldRecord | undefined> {
     this.#assertOpen();
     return readHold(this.#pool, holdId).catch(rethrowUnavailable);
+  }
+
+  async changesSince(showId: string, afterVersion: number, limit: number): Promise<ChangeLogRead> {
+    this.#assertOpen();
+    return readChangesSince(this.#pool, showId, afterVersion, limit).catch(rethrowUnavailable);
+  }
+
+  /** Hears every instance's commits through one LISTEN connection, opened on the first call. */
+  onCommit(listener: (showId: string, version: number) => void): () => void {
+    this.#assertOpen();
+    return this.#commits.add(listener);
+  }
+
+  async lapsedHoldShows(): Promise<string[]> {
+    this.#assertOpen();
+    return readLapsedHoldShows(this.#pool).catch(rethrowUnavailable);
   }
 
   async bookings(showId: string): Promise<SeatBooking[]> {
@@ -208,6 +247,7 @@ export class PostgresStore implements SeatStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#commits.close();
     await this.#pool.end();
   }
 
@@ -244,7 +284,7 @@ export class PostgresStore implements SeatStore {
         outcomes.push(undefined);
       }
     }
-    const ran = await runBatch(client, toRun, transactionNow);
+    const { outcomes: ran, changes } = await runBatch(client, toRun, transactionNow);
     const fresh = { principals: [] as string[], ids: [] as string[], fingerprints: [] as string[], outcomes: [] as string[] };
     const settled = new Map<string, CommandOutcome>();
     let next = 0;
@@ -281,6 +321,8 @@ export class PostgresStore implements SeatStore {
       });
       if (saved.rowCount !== fresh.ids.length) return undefined;
     }
+    // Last before COMMIT: the show rows it updates are held only from here.
+    await recordShowChanges(client, changes.changes, changes.soldIn, this.#changeLog);
     return outcomes as CommandOutcome[];
   }
 
