@@ -272,7 +272,16 @@ pgSuite("PostgreSQL migrations", () => {
       expect(await store.applyBatch([{ kind: "book", showId: "main", seats: [7], principal: bob, isAdmin: false, requestId: "" }])).toEqual([
         expect.objectContaining({ ok: false, reason: "SEAT_HELD", seats: [7] }),
       ]);
-      expect(await store.snapshot("main")).toEqual({ showId: "main", totalSeats: 10, bookedCount: 2, heldCount: 2, available: [1, 2, 3, 8, 9, 10] });
+      expect(await store.snapshot("main")).toEqual({
+        showId: "main",
+        totalSeats: 10,
+        bookedCount: 2,
+        heldCount: 2,
+        available: [1, 2, 3, 8, 9, 10],
+        version: 1,
+        held: [6, 7],
+        state: "open",
+      });
       expect(await store.applyBatch([{ kind: "confirm", holdId: "h-1", ...common }])).toEqual([expect.objectContaining({ ok: true, seats: [6, 7] })]);
       expect((await store.getHold("h-1"))?.state).toBe("confirmed");
       expect((await store.bookings("main")).map((booking) => booking.seat)).toEqual([4, 5, 6, 7]);
@@ -280,12 +289,77 @@ pgSuite("PostgreSQL migrations", () => {
       await store.close();
     }
     await withPool(url, async (pool) => {
-      expect(await versions(pool)).toEqual([1, 2, 3]);
+      expect(await versions(pool)).toEqual(POSTGRES_MIGRATIONS.map((migration) => migration.version));
       // Statistics exist right after the upgrade, without waiting for autovacuum.
       const analyzed = await pool.query<{ relname: string }>(
         "SELECT relname FROM pg_stat_user_tables WHERE relname IN ('shows', 'seats', 'holds') AND last_analyze IS NOT NULL ORDER BY relname",
       );
       expect(analyzed.rows.map((row) => row.relname)).toEqual(["holds", "seats", "shows"]);
+    });
+  });
+
+  it("upgrade a version-3 database to show versions and the change log: every show at version 0, holds that lost a seat recorded as expired", async () => {
+    const url = await postgres!.createDatabase();
+    const bob = "spiffe://test/bob";
+    await withPool(url, async (pool) => {
+      expect(await migratePostgres(pool, POSTGRES_MIGRATIONS.slice(0, 3))).toBe(3);
+      // Version 3 left a lapsed hold's mark until its seat was taken, and the hold active:
+      // h-lost lost seat 8 to bob after it lapsed; h-lapsed lapsed untouched; h-live is live.
+      await pool.query(`
+        INSERT INTO shows (show_id, total_seats, display_name) VALUES ('main', 10, 'Main');
+        INSERT INTO seats (show_id, seat) SELECT 'main', g FROM generate_series(1, 10) AS g;
+        UPDATE seats SET owner = '${alice}', request_id = 'a-1', booked_at = now() WHERE seat IN (4, 5);
+        UPDATE seats SET owner = '${bob}', request_id = 'b-1', booked_at = now() WHERE seat = 8;
+        INSERT INTO holds (hold_id, show_id, owner, seats, created_at, expires_at, state) VALUES
+          ('h-live', 'main', '${alice}', '{6,7}', now(), now() + interval '1 hour', 'active'),
+          ('h-lost', 'main', '${alice}', '{8,9}', now() - interval '2 minutes', now() - interval '1 minute', 'active'),
+          ('h-lapsed', 'main', '${bob}', '{10}', now() - interval '2 minutes', now() - interval '1 minute', 'active');
+        UPDATE seats s SET hold_id = h.hold_id, hold_expires_at = h.expires_at FROM holds h
+          WHERE s.show_id = h.show_id AND s.seat = ANY (h.seats) AND s.owner IS NULL;
+        INSERT INTO requests VALUES ('${alice}', 'a-1', 'book:main:4,5', '{"ok":true,"seats":[4,5]}', ${Date.now()});
+      `);
+    });
+    const store = await PostgresStore.open(url);
+    try {
+      // A listing shows version 0: the lapsed hold still recorded active holds its seat.
+      expect(await store.snapshot("main")).toEqual({
+        showId: "main",
+        totalSeats: 10,
+        bookedCount: 3,
+        heldCount: 3,
+        available: [1, 2, 3, 9],
+        version: 0,
+        held: [6, 7, 10],
+        state: "open",
+      });
+      expect(await store.getShow("main")).toMatchObject({ displayName: "Main", bookedCount: 3, heldCount: 3 });
+      expect(await store.changesSince("main", 0, 10)).toEqual({ kind: "changes", changes: [] });
+      expect((await store.getHold("h-lost"))?.state).toBe("expired");
+      expect((await store.getHold("h-live"))?.state).toBe("active");
+      expect(await store.lapsedHoldShows()).toEqual(["main"]);
+      expect(await store.applyBatch([replayOfBooking])).toEqual([{ ok: true, seats: [4, 5], replayed: true }]);
+      await store.applyBatch([
+        { kind: "expire-holds", showId: "main", principal: "server", isAdmin: true, requestId: "" },
+        { kind: "book", showId: "main", seats: [9, 10], principal: bob, isAdmin: false, requestId: "" },
+      ]);
+      const read = await store.changesSince("main", 0, 10);
+      expect(read.kind === "changes" && read.changes.map(({ version, kind, seats }) => [version, kind, seats])).toEqual([
+        [1, "hold-ended", [10]],
+        [2, "booked", [9, 10]],
+      ]);
+      expect(await store.lapsedHoldShows()).toEqual([]);
+      expect(await store.snapshot("main")).toMatchObject({ version: 2, held: [6, 7], bookedCount: 5 });
+    } finally {
+      await store.close();
+    }
+    await withPool(url, async (pool) => {
+      expect(await versions(pool)).toEqual(POSTGRES_MIGRATIONS.map((migration) => migration.version));
+      const holds = await pool.query<{ hold_id: string; state: string }>("SELECT hold_id, state FROM holds ORDER BY hold_id");
+      expect(holds.rows.map((row) => [row.hold_id, row.state])).toEqual([
+        ["h-lapsed", "expired"],
+        ["h-live", "active"],
+        ["h-lost", "expired"],
+      ]);
     });
   });
 
