@@ -1,6 +1,9 @@
 import pg from "pg";
 import { SHOW_CHANGES_CHANNEL } from "./postgres-show-versions.js";
 
+/** The listener connection's application_name, so operators (and tests) can find it in pg_stat_activity. */
+export const COMMIT_LISTENER_APPLICATION_NAME = "booking-commit-listener";
+
 /** Reconnect delays: full jitter below FIRST_RETRY_MS * 2^n, at most MAX_RETRY_MS. */
 const FIRST_RETRY_MS = 50;
 const MAX_RETRY_MS = 5_000;
@@ -57,7 +60,7 @@ export class CommitListener {
 
   async #connect(): Promise<void> {
     if (this.#closed) return;
-    const client = new pg.Client({ connectionString: this.#connectionString });
+    const client = new pg.Client({ connectionString: this.#connectionString, application_name: COMMIT_LISTENER_APPLICATION_NAME });
     let lost = false;
     const onLost = () => {
       if (lost) return;
