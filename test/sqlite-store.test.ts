@@ -87,7 +87,16 @@ describe("SqliteStore", () => {
       ]);
       expect(await reopened.applyBatch([confirm])).toEqual([{ ...confirmed, replayed: true }]);
       expect(await reopened.getHold("h-2")).toMatchObject({ state: "active", seats: [5] });
-      expect(await reopened.snapshot("main")).toEqual({ showId: "main", totalSeats: 10, bookedCount: 2, heldCount: 1, available: [1, 4, 6, 7, 8, 9, 10] });
+      expect(await reopened.snapshot("main")).toEqual({
+        showId: "main",
+        totalSeats: 10,
+        bookedCount: 2,
+        heldCount: 1,
+        available: [1, 4, 6, 7, 8, 9, 10],
+        version: 3,
+        held: [5],
+        state: "open",
+      });
       expect(await reopened.applyBatch([{ kind: "book", showId: "main", seats: [5], principal: "spiffe://test/bob", isAdmin: false, requestId: "" }])).toEqual([
         { ok: false, reason: "SEAT_HELD", seats: [5], replayed: false, retryDelayMs: 58_000 },
       ]);
@@ -120,7 +129,18 @@ describe("SqliteStore", () => {
 
       clock = 1_100;
       expect(await store.getHold("h-1")).toMatchObject({ state: "expired", expiresAt: 1_100 });
-      expect(await store.snapshot("main")).toEqual({ showId: "main", totalSeats: 5, bookedCount: 0, heldCount: 0, available: [1, 2, 3, 4, 5] });
+      // Expired by the clock, but a listing shows the latest version until the end is recorded.
+      expect(await store.snapshot("main")).toEqual({
+        showId: "main",
+        totalSeats: 5,
+        bookedCount: 0,
+        heldCount: 2,
+        available: [1, 4, 5],
+        version: 1,
+        held: [2, 3],
+        state: "open",
+      });
+      expect(await store.lapsedHoldShows()).toEqual(["main"]);
       expect(
         await store.applyBatch([
           { ...base, kind: "confirm", holdId: "h-1", principal: alice },
@@ -136,6 +156,14 @@ describe("SqliteStore", () => {
       ]);
       expect(await store.getShow("main")).toMatchObject({ bookedCount: 1, heldCount: 1 });
       expect(await store.getHold("h-1")).toMatchObject({ state: "expired" });
+      // Booking seat 2 recorded the end of h-1 first, with all its seats.
+      const read = await store.changesSince("main", 1, 10);
+      expect(read.kind === "changes" && read.changes.map(({ version, kind, seats, at }) => [version, kind, seats, at])).toEqual([
+        [2, "hold-ended", [2, 3], 1_100],
+        [3, "booked", [2], 1_100],
+        [4, "held", [3], 1_100],
+      ]);
+      expect(await store.lapsedHoldShows()).toEqual([]);
     } finally {
       await store.close();
     }

@@ -30,7 +30,17 @@ describe("SQLite migrations", () => {
     try {
       expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
       const names = db.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-      expect(names).toEqual(["booked_seats", "held_seats", "holds", "holds_live_by_owner", "requests", "requests_created_at", "shows"]);
+      expect(names).toEqual([
+        "booked_seats",
+        "held_seats",
+        "holds",
+        "holds_active_by_expiry",
+        "holds_live_by_owner",
+        "requests",
+        "requests_created_at",
+        "show_changes",
+        "shows",
+      ]);
     } finally {
       db.close();
     }
@@ -115,7 +125,16 @@ describe("SQLite migrations", () => {
       const hold = { kind: "hold", showId: "main", seats: [6, 7], principal: bob, isAdmin: false, requestId: "", ttlMs: 1_000, maxHoldsPerPrincipal: 5 } as const;
       const [held] = await store.applyBatch([{ ...hold, holdId: "h-1" }]);
       expect(held).toMatchObject({ ok: true, seats: [6, 7], hold: { holdId: "h-1", expiresAt: clock + 1_000, state: "active" } });
-      expect(await store.snapshot("main")).toEqual({ showId: "main", totalSeats: 10, bookedCount: 3, heldCount: 2, available: [1, 2, 3, 8, 10] });
+      expect(await store.snapshot("main")).toEqual({
+        showId: "main",
+        totalSeats: 10,
+        bookedCount: 3,
+        heldCount: 2,
+        available: [1, 2, 3, 8, 10],
+        version: 1,
+        held: [6, 7],
+        state: "open",
+      });
       expect(await store.applyBatch([{ kind: "book", showId: "main", seats: [6], principal: alice, isAdmin: false, requestId: "" }])).toEqual([
         { ok: false, reason: "SEAT_HELD", seats: [6], replayed: false, retryDelayMs: 1_000 },
       ]);
@@ -150,6 +169,85 @@ describe("SQLite migrations", () => {
     try {
       expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
       expect(db.prepare("SELECT count(*) FROM requests").pluck().get()).toBe(4);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("upgrade a version-3 database to versions and the change log, keeping shows, bookings, holds and request ids", async () => {
+    const path = join(dir, "v3.sqlite");
+    const bob = "spiffe://test/bob";
+    const old = openSqliteDatabase(path);
+    old.pragma("foreign_keys = ON");
+    expect(migrateSqlite(old, SQLITE_MIGRATIONS.slice(0, 3))).toBe(3);
+    const at = 1_000_000;
+    // h-live lives on; h-lapsed lapsed with its marks intact; h-cut lapsed and lost seat 3 to h-live
+    // and seat 4 to a booking (the v3 rules overwrote or deleted a lapsed mark one seat at a time).
+    old.exec(`
+      INSERT INTO shows (show_id, total_seats, display_name, state, created_at) VALUES ('main', 10, 'Main', 'open', ${at}), ('side', 3, '', 'closed', ${at});
+      INSERT INTO booked_seats VALUES ('main', 4, '${bob}', 'b-1', ${at}), ('main', 9, '${alice}', '', ${at}), ('main', 1, '${alice}', '', ${at});
+      INSERT INTO requests VALUES ('${bob}', 'b-1', 'book:main:4', '{"ok":true,"seats":[4]}', ${at});
+      INSERT INTO holds VALUES
+        ('h-cut', 'main', '${alice}', '[2,3,4]', ${at}, ${at + 100}, 'active'),
+        ('h-live', 'main', '${bob}', '[3,5]', ${at + 200}, ${at + 10_000}, 'active'),
+        ('h-lapsed', 'main', '${alice}', '[6,7]', ${at}, ${at + 100}, 'active'),
+        ('h-done', 'main', '${alice}', '[1]', ${at}, ${at + 100}, 'confirmed'),
+        ('h-gone', 'main', '${bob}', '[8]', ${at}, ${at + 100}, 'released');
+      INSERT INTO held_seats VALUES
+        ('main', 2, 'h-cut', ${at + 100}), ('main', 3, 'h-live', ${at + 10_000}), ('main', 5, 'h-live', ${at + 10_000}),
+        ('main', 6, 'h-lapsed', ${at + 100}), ('main', 7, 'h-lapsed', ${at + 100});
+    `);
+    old.close();
+
+    const clock = at + 1_000;
+    const store = SqliteStore.open({ path, now: () => clock });
+    try {
+      expect(await store.listShows("", 10)).toEqual([
+        { id: "main", displayName: "Main", totalSeats: 10, state: "open", createdAt: at, bookedCount: 3, heldCount: 4 },
+        { id: "side", displayName: "", totalSeats: 3, state: "closed", createdAt: at, bookedCount: 0, heldCount: 0 },
+      ]);
+      // Every show starts at version 0 with an empty log; a hold that lost a mark had lapsed, and is recorded as ended.
+      expect(await store.snapshot("main")).toEqual({
+        showId: "main",
+        totalSeats: 10,
+        bookedCount: 3,
+        heldCount: 4,
+        available: [2, 8, 10],
+        version: 0,
+        held: [3, 5, 6, 7],
+        state: "open",
+      });
+      expect(await store.changesSince("main", 0, 10)).toEqual({ kind: "changes", changes: [] });
+      expect((await store.getHold("h-cut"))?.state).toBe("expired");
+      expect(await store.getHold("h-live")).toEqual({
+        holdId: "h-live",
+        showId: "main",
+        seats: [3, 5],
+        owner: bob,
+        createdAt: at + 200,
+        expiresAt: at + 10_000,
+        state: "active",
+      });
+      expect([(await store.getHold("h-done"))?.state, (await store.getHold("h-gone"))?.state]).toEqual(["confirmed", "released"]);
+      expect((await store.bookings("main")).map((booking) => booking.seat)).toEqual([1, 4, 9]);
+      expect(await store.applyBatch([{ kind: "book", showId: "main", seats: [4], principal: bob, isAdmin: false, requestId: "b-1" }])).toEqual([
+        { ok: true, seats: [4], replayed: true },
+      ]);
+
+      // The sweeper records the lapse that the upgrade kept; the new state is allowed by the rebuilt table.
+      expect(await store.lapsedHoldShows()).toEqual(["main"]);
+      await store.applyBatch([{ kind: "expire-holds", showId: "main", principal: "server", isAdmin: false, requestId: "" }]);
+      expect(await store.changesSince("main", 0, 10)).toMatchObject({ kind: "changes", changes: [{ version: 1, kind: "hold-ended", seats: [6, 7] }] });
+      expect((await store.getHold("h-lapsed"))?.state).toBe("expired");
+      expect(await store.applyBatch([{ kind: "release", holdId: "h-live", principal: bob, isAdmin: false, requestId: "" }])).toMatchObject([{ ok: true }]);
+      expect(await store.snapshot("main")).toMatchObject({ version: 2, held: [], available: [2, 3, 5, 6, 7, 8, 10] });
+    } finally {
+      await store.close();
+    }
+    const db = openSqliteDatabase(path, { readonly: true });
+    try {
+      expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      expect(db.pragma("foreign_key_check")).toEqual([]);
     } finally {
       db.close();
     }

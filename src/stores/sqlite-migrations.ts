@@ -81,6 +81,55 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    name: "show versions and their change log; a hold's lapse recorded as 'expired'",
+    // Existing shows stay at version 0: their log starts after the upgrade.
+    // The kind CHECK is an OR chain, not IN (...): SQLite builds a temporary
+    // table for an IN list on every row checked, measured at ~1.7 µs per
+    // change row, and one is written for nearly every command.
+    // SQLite cannot change a CHECK constraint, so holds is rebuilt to allow
+    // 'expired' (migrateSqlite turns foreign keys off around the steps, as
+    // SQLite's table-rebuild procedure asks, and checks them before commit).
+    // From here on a held_seats row exists exactly for the seats of a hold
+    // recorded 'active' (lapsed or not): taking a seat of a lapsed hold ends
+    // the whole hold first. Before, a lapsed hold's marks could be
+    // overwritten or deleted one seat at a time; a hold that lost any mark
+    // that way had lapsed, so its end is recorded here (no change row: the
+    // listing at version 0 already showed those seats as not held by it).
+    sql: `
+      ALTER TABLE shows ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE show_changes (
+        show_id     TEXT    NOT NULL REFERENCES shows (show_id),
+        version     INTEGER NOT NULL CHECK (version > 0),
+        kind        TEXT    NOT NULL CHECK (kind = 'booked' OR kind = 'released' OR kind = 'held' OR kind = 'hold-ended' OR kind = 'resized' OR kind = 'closed'),
+        seats       TEXT    NOT NULL,
+        total_seats INTEGER,
+        at          INTEGER NOT NULL,
+        PRIMARY KEY (show_id, version)
+      ) WITHOUT ROWID;
+      CREATE TABLE holds_v4 (
+        hold_id    TEXT    NOT NULL PRIMARY KEY,
+        show_id    TEXT    NOT NULL REFERENCES shows (show_id),
+        owner      TEXT    NOT NULL,
+        seats      TEXT    NOT NULL CHECK (json_valid(seats)),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state      TEXT    NOT NULL CHECK (state IN ('active', 'confirmed', 'released', 'expired'))
+      ) WITHOUT ROWID;
+      INSERT INTO holds_v4 (hold_id, show_id, owner, seats, created_at, expires_at, state)
+        SELECT hold_id, show_id, owner, seats, created_at, expires_at, state FROM holds;
+      DROP TABLE holds;
+      ALTER TABLE holds_v4 RENAME TO holds;
+      CREATE INDEX holds_live_by_owner ON holds (owner, expires_at) WHERE state = 'active';
+      CREATE INDEX holds_active_by_expiry ON holds (expires_at, show_id) WHERE state = 'active';
+      UPDATE holds SET state = 'expired'
+        WHERE state = 'active' AND EXISTS (
+          SELECT 1 FROM json_each(holds.seats) AS j
+          WHERE NOT EXISTS (SELECT 1 FROM held_seats AS h WHERE h.show_id = holds.show_id AND h.seat = j.value AND h.hold_id = holds.hold_id));
+      DELETE FROM held_seats WHERE hold_id IN (SELECT hold_id FROM holds WHERE state <> 'active');
+    `,
+  },
 ];
 
 /** The schema version this code reads and writes. */
@@ -92,6 +141,7 @@ export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;
  * `BEGIN IMMEDIATE` transaction together with the version bump, so a crash
  * leaves the database at a whole version, and two processes opening the same
  * file at once apply each step once. Refuses a database newer than the code.
+ * Foreign keys are off while steps run (and checked before each commits).
  *
  * Returns the version the database is at afterwards.
  */
@@ -107,13 +157,24 @@ export function migrateSqlite(db: Database, migrations: readonly SqliteMigration
   if (found > latest) {
     throw new Error(`the SQLite database is at schema version ${found}, newer than this server's ${latest}; upgrade the server`);
   }
-  for (const migration of migrations.slice(found)) {
-    db.transaction(() => {
-      // Another process may have applied this step while we waited for the lock.
-      if (userVersion() >= migration.version) return;
-      db.exec(migration.sql);
-      db.pragma(`user_version = ${migration.version}`);
-    }).immediate();
+  if (found === latest) return found;
+  // A step may rebuild a table that others reference, which SQLite allows
+  // only with foreign keys off; they are checked before each step commits.
+  const foreignKeys = db.pragma("foreign_keys", { simple: true }) === 1;
+  db.pragma("foreign_keys = OFF");
+  try {
+    for (const migration of migrations.slice(found)) {
+      db.transaction(() => {
+        // Another process may have applied this step while we waited for the lock.
+        if (userVersion() >= migration.version) return;
+        db.exec(migration.sql);
+        const broken = db.pragma("foreign_key_check") as unknown[];
+        if (broken.length > 0) throw new Error(`SQLite migration "${migration.name}" breaks ${broken.length} foreign key references`);
+        db.pragma(`user_version = ${migration.version}`);
+      }).immediate();
+    }
+  } finally {
+    if (foreignKeys) db.pragma("foreign_keys = ON");
   }
   return userVersion();
 }

@@ -1,6 +1,7 @@
 import type { Database, Statement } from "better-sqlite3";
 import type { StoredHold } from "../core/hold-rules.js";
 import type { SeatBooking, ShowRecord, ShowState } from "../core/seat-store.js";
+import type { ChangeKind } from "../core/show-changes.js";
 
 /** An idempotency record as stored. */
 export interface RequestRow {
@@ -9,23 +10,27 @@ export interface RequestRow {
   readonly created_at: number;
 }
 
+/** A show_changes row: [version, kind, seats JSON, total_seats, at]. */
+export type ChangeRow = [number, ChangeKind, string, number | null, number];
+
 /**
  * Every statement the SQLite store runs, prepared once per connection. Seat
  * lists travel as one JSON array (`json_each`): one statement per command,
- * not one per seat. A held_seats row whose expires_at is at or before "now"
- * is a lapsed hold: every read that asks what is held compares it with the
- * store's clock, passed in.
+ * not one per seat. A held_seats row marks a seat of a hold recorded
+ * 'active'; its expires_at at or before "now" means the hold has lapsed.
+ * Decisions compare it with the store's clock, passed in; listings count
+ * every mark (a lapse is a change only once recorded).
  */
 export interface SqliteStatements {
   readonly findRequest: Statement<[string, string], RequestRow>;
   readonly saveRequest: Statement<[string, string, string, string, number]>;
   readonly purgeRequests: Statement<[number]>;
 
-  /** [total_seats, state] of a show. */
-  readonly showRow: Statement<[string], [number, ShowState]>;
-  /** A show with its counts at `now`. */
-  readonly showRecord: Statement<[{ showId: string; now: number }], ShowRecord>;
-  readonly showRecordsAfter: Statement<[{ afterId: string; limit: number; now: number }], ShowRecord>;
+  /** [total_seats, state, version] of a show. */
+  readonly showRow: Statement<[string], [number, ShowState, number]>;
+  /** A show with its counts. */
+  readonly showRecord: Statement<[{ showId: string }], ShowRecord>;
+  readonly showRecordsAfter: Statement<[{ afterId: string; limit: number }], ShowRecord>;
   /** (show_id, total_seats, display_name, created_at); does nothing when the show exists. */
   readonly insertShow: Statement<[string, number, string, number]>;
   readonly closeShow: Statement<[string]>;
@@ -33,6 +38,23 @@ export interface SqliteStatements {
   readonly resizeShow: Statement<[number, string]>;
   /** Seats above a total that are booked or held at `now`, ascending. */
   readonly takenAbove: Statement<[{ showId: string; total: number; now: number }], number>;
+  /** (show_id, total) → the holds that mark seats above a total (only lapsed ones can). */
+  readonly holdsAbove: Statement<[string, number], string>;
+
+  /** (version, show_id). */
+  readonly setShowVersion: Statement<[number, string]>;
+  /** (show_id, version, kind, seats JSON, total_seats, at). */
+  readonly insertChange: Statement<[string, number, ChangeKind, string, number | null, number]>;
+  /**
+   * Drops a show's changes below version @keepFrom, then those older than
+   * @cutoff up to the first that is not, all up to @latest when none is
+   * (trimChangeLog's rule).
+   */
+  readonly trimChanges: Statement<[{ showId: string; keepFrom: number; cutoff: number; latest: number }]>;
+  /** The oldest retained version of a show. */
+  readonly oldestChange: Statement<[string], number>;
+  /** (show_id, after, limit) → changes after a version, ascending. */
+  readonly changesAfter: Statement<[string, number, number], ChangeRow>;
 
   /** (show_id, seat) → the owner of a booked seat. */
   readonly ownerOfSeat: Statement<[string, number], string>;
@@ -40,7 +62,6 @@ export interface SqliteStatements {
   readonly markOfSeat: Statement<[string, number], [string, number]>;
   readonly bookSeat: Statement<[string, number, string, string, number]>;
   readonly releaseSeat: Statement<[string, number]>;
-  readonly unmarkSeat: Statement<[string, number]>;
 
   /** (show_id, seats JSON) → [seat, owner] of the booked ones. */
   readonly ownersOf: Statement<[string, string], [number, string]>;
@@ -49,15 +70,20 @@ export interface SqliteStatements {
   /** (show_id, owner, request_id, booked_at, seats JSON). */
   readonly bookSeats: Statement<[string, string, string, number, string]>;
   readonly releaseSeats: Statement<[string, string]>;
-  readonly unmarkSeats: Statement<[string, string]>;
 
   /** Live holds of an owner at `now`. */
   readonly liveHoldsOf: Statement<[string, number], number>;
   /** (hold_id, show_id, owner, seats JSON, created_at, expires_at): a new active hold. */
   readonly insertHold: Statement<[string, string, string, string, number, number]>;
-  /** (show_id, hold_id, expires_at, seats JSON): marks the seats, overwriting lapsed marks. */
+  /** (show_id, hold_id, expires_at, seats JSON): marks the seats (a lapsed hold's marks are removed first). */
   readonly markSeats: Statement<[string, string, number, string]>;
   readonly holdRow: { get(holdId: string): StoredHold | undefined };
+  /** A hold's seats as stored (a JSON array, ascending). */
+  readonly holdSeats: Statement<[string], string>;
+  /** (show_id, now) → [hold_id, seats JSON] of the holds recorded active but lapsed. */
+  readonly lapsedHoldsOf: Statement<[string, number], [string, string]>;
+  /** Shows with a hold recorded active but lapsed at `now`. */
+  readonly lapsedHoldShows: Statement<[number], string>;
   /** (state, hold_id). */
   readonly setHoldState: Statement<[string, string]>;
   /** (expires_at, hold_id). */
@@ -66,13 +92,11 @@ export interface SqliteStatements {
   readonly unmarkHeldSeats: Statement<[string, string, string]>;
   /** (expires_at, show_id, seats JSON, hold_id). */
   readonly remarkHeldSeats: Statement<[number, string, string, string]>;
-  /** (show_id, total): marks above a total (only lapsed ones can be there). */
-  readonly unmarkAbove: Statement<[string, number]>;
 
   /** Booked seats of a show, ascending. */
   readonly bookedSeats: Statement<[string], number>;
-  /** Seats of a show held at `now` and not booked, ascending. */
-  readonly liveHeldSeats: Statement<[string, number], number>;
+  /** Marked seats of a show (held until the hold's end is recorded), ascending. */
+  readonly heldSeats: Statement<[string], number>;
   readonly bookingRows: Statement<[string], SeatBooking>;
 }
 
@@ -88,13 +112,11 @@ interface HoldRow {
 
 const SEATS_IN_JSON = "seat IN (SELECT value FROM json_each(?))";
 
-// Held = marked by a live hold and not booked (booking removes a lapsed mark, so the second test is a guard).
+// Held = marked: a booked seat is never marked (booking or confirming removes the marks first).
 const SHOW_RECORD_COLUMNS = `
   show_id AS id, display_name AS displayName, total_seats AS totalSeats, state, created_at AS createdAt,
   (SELECT count(*) FROM booked_seats AS b WHERE b.show_id = s.show_id) AS bookedCount,
-  (SELECT count(*) FROM held_seats AS h
-    WHERE h.show_id = s.show_id AND h.expires_at > @now
-      AND NOT EXISTS (SELECT 1 FROM booked_seats AS b WHERE b.show_id = h.show_id AND b.seat = h.seat)) AS heldCount`;
+  (SELECT count(*) FROM held_seats AS h WHERE h.show_id = s.show_id) AS heldCount`;
 
 /** Prepares {@link SqliteStatements} on a database at the latest schema. */
 export function prepareSqliteStatements(db: Database): SqliteStatements {
@@ -111,7 +133,7 @@ export function prepareSqliteStatements(db: Database): SqliteStatements {
     ),
     purgeRequests: db.prepare("DELETE FROM requests WHERE created_at < ?"),
 
-    showRow: db.prepare<[string], [number, ShowState]>("SELECT total_seats, state FROM shows WHERE show_id = ?").raw(),
+    showRow: db.prepare<[string], [number, ShowState, number]>("SELECT total_seats, state, version FROM shows WHERE show_id = ?").raw(),
     showRecord: db.prepare(`SELECT ${SHOW_RECORD_COLUMNS} FROM shows AS s WHERE show_id = @showId`),
     showRecordsAfter: db.prepare(`SELECT ${SHOW_RECORD_COLUMNS} FROM shows AS s WHERE show_id > @afterId ORDER BY show_id LIMIT @limit`),
     insertShow: db.prepare(
@@ -126,13 +148,28 @@ export function prepareSqliteStatements(db: Database): SqliteStatements {
          ORDER BY seat`,
       )
       .pluck(),
+    holdsAbove: db.prepare<[string, number], string>("SELECT DISTINCT hold_id FROM held_seats WHERE show_id = ? AND seat > ?").pluck(),
+
+    setShowVersion: db.prepare("UPDATE shows SET version = ? WHERE show_id = ?"),
+    insertChange: db.prepare("INSERT INTO show_changes (show_id, version, kind, seats, total_seats, at) VALUES (?, ?, ?, ?, ?, ?)"),
+    // Both bounds are primary-key ranges: the subquery reads the rows it lets go, and one more.
+    trimChanges: db.prepare(
+      `DELETE FROM show_changes WHERE show_id = @showId AND version < coalesce(
+         (SELECT version FROM show_changes WHERE show_id = @showId AND version >= @keepFrom AND at >= @cutoff ORDER BY version LIMIT 1),
+         @latest + 1)`,
+    ),
+    oldestChange: db.prepare<[string], number>("SELECT version FROM show_changes WHERE show_id = ? ORDER BY version LIMIT 1").pluck(),
+    changesAfter: db
+      .prepare<[string, number, number], ChangeRow>(
+        "SELECT version, kind, seats, total_seats, at FROM show_changes WHERE show_id = ? AND version > ? ORDER BY version LIMIT ?",
+      )
+      .raw(),
 
     // Separate statements: measured cheaper than one statement joining them.
     ownerOfSeat: db.prepare<[string, number], string>("SELECT owner FROM booked_seats WHERE show_id = ? AND seat = ?").pluck(),
     markOfSeat: db.prepare<[string, number], [string, number]>("SELECT hold_id, expires_at FROM held_seats WHERE show_id = ? AND seat = ?").raw(),
     bookSeat: db.prepare("INSERT INTO booked_seats (show_id, seat, owner, request_id, booked_at) VALUES (?, ?, ?, ?, ?)"),
     releaseSeat: db.prepare("DELETE FROM booked_seats WHERE show_id = ? AND seat = ?"),
-    unmarkSeat: db.prepare("DELETE FROM held_seats WHERE show_id = ? AND seat = ?"),
 
     ownersOf: db.prepare<[string, string], [number, string]>(`SELECT seat, owner FROM booked_seats WHERE show_id = ? AND ${SEATS_IN_JSON}`).raw(),
     marksOf: db
@@ -142,7 +179,6 @@ export function prepareSqliteStatements(db: Database): SqliteStatements {
       "INSERT INTO booked_seats (show_id, seat, owner, request_id, booked_at) SELECT ?, value, ?, ?, ? FROM json_each(?)",
     ),
     releaseSeats: db.prepare(`DELETE FROM booked_seats WHERE show_id = ? AND ${SEATS_IN_JSON}`),
-    unmarkSeats: db.prepare(`DELETE FROM held_seats WHERE show_id = ? AND ${SEATS_IN_JSON}`),
 
     liveHoldsOf: db
       .prepare<[string, number], number>("SELECT count(*) FROM holds WHERE owner = ? AND state = 'active' AND expires_at > ?")
@@ -150,31 +186,29 @@ export function prepareSqliteStatements(db: Database): SqliteStatements {
     insertHold: db.prepare(
       "INSERT INTO holds (hold_id, show_id, owner, seats, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, 'active')",
     ),
-    // "WHERE true" tells the parser that ON CONFLICT belongs to the INSERT, not to a join.
-    markSeats: db.prepare(
-      `INSERT INTO held_seats (show_id, seat, hold_id, expires_at) SELECT ?, value, ?, ? FROM json_each(?) WHERE true
-       ON CONFLICT (show_id, seat) DO UPDATE SET hold_id = excluded.hold_id, expires_at = excluded.expires_at`,
-    ),
+    markSeats: db.prepare("INSERT INTO held_seats (show_id, seat, hold_id, expires_at) SELECT ?, value, ?, ? FROM json_each(?)"),
     holdRow: {
       get(holdId) {
         const row = holdRow.get(holdId);
         return row === undefined ? undefined : { ...row, seats: JSON.parse(row.seats) as number[] };
       },
     },
+    holdSeats: db.prepare<[string], string>("SELECT seats FROM holds WHERE hold_id = ?").pluck(),
+    lapsedHoldsOf: db
+      .prepare<[string, number], [string, string]>(
+        "SELECT hold_id, seats FROM holds WHERE show_id = ? AND state = 'active' AND expires_at <= ?",
+      )
+      .raw(),
+    lapsedHoldShows: db
+      .prepare<[number], string>("SELECT DISTINCT show_id FROM holds WHERE state = 'active' AND expires_at <= ? ORDER BY show_id")
+      .pluck(),
     setHoldState: db.prepare("UPDATE holds SET state = ? WHERE hold_id = ?"),
     setHoldExpiry: db.prepare("UPDATE holds SET expires_at = ? WHERE hold_id = ?"),
     unmarkHeldSeats: db.prepare(`DELETE FROM held_seats WHERE show_id = ? AND ${SEATS_IN_JSON} AND hold_id = ?`),
     remarkHeldSeats: db.prepare(`UPDATE held_seats SET expires_at = ? WHERE show_id = ? AND ${SEATS_IN_JSON} AND hold_id = ?`),
-    unmarkAbove: db.prepare("DELETE FROM held_seats WHERE show_id = ? AND seat > ?"),
 
     bookedSeats: db.prepare<[string], number>("SELECT seat FROM booked_seats WHERE show_id = ? ORDER BY seat").pluck(),
-    liveHeldSeats: db
-      .prepare<[string, number], number>(
-        `SELECT seat FROM held_seats AS h WHERE show_id = ? AND expires_at > ?
-           AND NOT EXISTS (SELECT 1 FROM booked_seats AS b WHERE b.show_id = h.show_id AND b.seat = h.seat)
-         ORDER BY seat`,
-      )
-      .pluck(),
+    heldSeats: db.prepare<[string], number>("SELECT seat FROM held_seats WHERE show_id = ? ORDER BY seat").pluck(),
     bookingRows: db.prepare("SELECT seat, owner, request_id AS requestId FROM booked_seats WHERE show_id = ? ORDER BY seat"),
   };
 }

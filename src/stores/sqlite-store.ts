@@ -1,4 +1,5 @@
 import type { Database as SqliteDatabase } from "better-sqlite3";
+import { DEFAULT_CHANGE_LOG_RETENTION } from "../core/change-log.js";
 import { freeSeats } from "../core/free-seats.js";
 import { decideHoldCommand, holdAsOf, newHold, tooManyHolds } from "../core/hold-rules.js";
 import {
@@ -8,10 +9,11 @@ import {
   encodeOutcome,
   requestIdReused,
 } from "../core/idempotency.js";
-import { checkShow, decideSeatCommand, type SeatView, type ShowView } from "../core/seat-rules.js";
+import { checkShow, decideSeatCommand, type SeatView } from "../core/seat-rules.js";
 import type {
   CommandOutcome,
   CreateShowCommand,
+  ExpireHoldsCommand,
   ExtendCommand,
   HoldActionCommand,
   HoldCommand,
@@ -25,10 +27,12 @@ import type {
   ShowSnapshot,
   StoreCommand,
 } from "../core/seat-store.js";
+import type { ChangeLogRead, ChangeLogRetention, ShowChange } from "../core/show-changes.js";
 import { decideCreate, decideResize } from "../core/show-rules.js";
+import { SqliteBatchShows, type BatchShow } from "./sqlite-batch-shows.js";
 import { openSqliteDatabase } from "./sqlite-binding.js";
 import { migrateSqlite } from "./sqlite-migrations.js";
-import { prepareSqliteStatements, type SqliteStatements } from "./sqlite-statements.js";
+import { prepareSqliteStatements, type ChangeRow, type SqliteStatements } from "./sqlite-statements.js";
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -40,6 +44,8 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** The clock, in ms, that decides hold expiry and request-id ages; tests move it. */
   readonly now?: () => number;
+  /** How much of each show's change log is kept (default DEFAULT_CHANGE_LOG_RETENTION). */
+  readonly changeLog?: ChangeLogRetention;
 }
 
 /** Old request ids are deleted at most this often: the purge is cheap, not free. */
@@ -54,13 +60,16 @@ const SHOW_NOT_FOUND: CommandOutcome = { ok: false, reason: "SHOW_NOT_FOUND", se
  * Every `applyBatch` is ONE `BEGIN IMMEDIATE` transaction and so one fsync,
  * however many commands the core queued into it (group commit). Each command
  * is decided with the shared rules against rows read inside that
- * transaction, and its idempotency record is written in the same transaction,
- * so a crash keeps both or neither. Only booked and held seats are rows. The
- * injected clock (this process's) decides hold expiry.
+ * transaction, and its idempotency record and its versioned change rows are
+ * written in the same transaction, so a crash keeps all or none. Only booked
+ * and held seats are rows. The injected clock (this process's) decides hold
+ * expiry.
  *
  * Limits: better-sqlite3 is synchronous, so a commit (and its fsync) blocks
  * the event loop for its duration; several processes may share the file, but
- * their writes take turns, and their clocks should agree.
+ * their writes take turns, and their clocks should agree. `onCommit` hears
+ * this process's commits only: watching a file that other processes write
+ * is out of scope.
  */
 export class SqliteStore implements SeatStore {
   readonly kind = "sqlite";
@@ -70,16 +79,14 @@ export class SqliteStore implements SeatStore {
   readonly #now: () => number;
   readonly #sql: SqliteStatements;
   #nextPurgeAt = 0;
-  /**
-   * Shows read in the running batch (undefined: not in the store). Valid only
-   * inside its transaction, where nobody else writes: cleared when a batch
-   * starts, since another process may resize or close a show between batches.
-   */
-  readonly #batchShows = new Map<string, ShowView | undefined>();
+  /** The running batch's shows and versions. */
+  readonly #batch: SqliteBatchShows;
+  readonly #listeners = new Set<(showId: string, version: number) => void>();
 
-  readonly #applyInTransaction: (commands: readonly StoreCommand[]) => CommandOutcome[];
+  readonly #applyInTransaction: (commands: readonly StoreCommand[]) => { outcomes: CommandOutcome[]; changed: [string, number][] };
   readonly #ensureInTransaction: (shows: readonly ShowDefinition[], now: number) => ShowRecord[];
-  readonly #readSnapshot: (showId: string, now: number) => ShowSnapshot | undefined;
+  readonly #readSnapshot: (showId: string) => ShowSnapshot | undefined;
+  readonly #readChanges: (showId: string, afterVersion: number, limit: number) => ChangeLogRead;
   readonly #readBookings: (showId: string) => SeatBooking[];
 
   private constructor(options: SqliteStoreOptions) {
@@ -100,36 +107,47 @@ export class SqliteStore implements SeatStore {
     }
     const sql = prepareSqliteStatements(db);
     this.#sql = sql;
+    const batch = new SqliteBatchShows(sql, options.changeLog ?? DEFAULT_CHANGE_LOG_RETENTION);
+    this.#batch = batch;
     const apply = db.transaction((commands: readonly StoreCommand[]) => {
       const batchStart = this.#now();
       if (batchStart >= this.#nextPurgeAt) {
         sql.purgeRequests.run(batchStart - this.#retentionMs);
         this.#nextPurgeAt = batchStart + PURGE_INTERVAL_MS;
       }
-      this.#batchShows.clear();
+      batch.start();
       const outcomes: CommandOutcome[] = new Array<CommandOutcome>(commands.length);
       for (let index = 0; index < commands.length; index++) {
         // Each command is decided at its own moment, as the memory store does.
         outcomes[index] = this.#apply(commands[index] as StoreCommand, this.#now());
       }
-      return outcomes;
+      return { outcomes, changed: batch.finish(batchStart) };
     });
     this.#applyInTransaction = (commands) => apply.immediate(commands);
     const ensure = db.transaction((shows: readonly ShowDefinition[], now: number) => {
       // A show that exists is left as it is: it may have been resized or closed at run time.
       for (const show of shows) sql.insertShow.run(show.id, show.totalSeats, show.displayName ?? "", now);
-      return shows.map((show) => this.#showRecord(show.id, now) as ShowRecord);
+      return shows.map((show) => this.#showRecord(show.id) as ShowRecord);
     });
     this.#ensureInTransaction = (shows, now) => ensure.immediate(shows, now);
-    // Read transactions: a show's row and its seats come from the same moment.
-    this.#readSnapshot = db.transaction((showId: string, now: number) => {
+    // Read transactions: a show's row and its seats (or changes) come from the same moment.
+    this.#readSnapshot = db.transaction((showId: string): ShowSnapshot | undefined => {
       const show = sql.showRow.get(showId);
       if (show === undefined) return undefined;
-      const [totalSeats] = show;
+      const [totalSeats, state, version] = show;
       const booked = sql.bookedSeats.all(showId);
-      const held = sql.liveHeldSeats.all(showId, now);
+      const held = sql.heldSeats.all(showId);
       const taken = held.length === 0 ? booked : mergeAscending(booked, held);
-      return { showId, totalSeats, bookedCount: booked.length, heldCount: taken.length - booked.length, available: freeSeats(totalSeats, taken) };
+      return { showId, totalSeats, bookedCount: booked.length, heldCount: held.length, available: freeSeats(totalSeats, taken), version, held, state };
+    });
+    // readChangeLog's answers, by query.
+    this.#readChanges = db.transaction((showId: string, afterVersion: number, limit: number): ChangeLogRead => {
+      const latest = sql.showRow.get(showId)?.[2];
+      if (latest === undefined) return { kind: "unknown-show" };
+      if (afterVersion >= latest) return { kind: "changes", changes: [] };
+      const oldestVersion = sql.oldestChange.get(showId) ?? latest + 1;
+      if (afterVersion + 1 < oldestVersion) return { kind: "too-old", oldestVersion };
+      return { kind: "changes", changes: sql.changesAfter.all(showId, afterVersion, limit).map((row) => showChange(showId, row)) };
     });
     this.#readBookings = db.transaction((showId: string) => {
       if (sql.showRow.get(showId) === undefined) throw new Error(`show "${showId}" is not in the store`);
@@ -154,22 +172,25 @@ export class SqliteStore implements SeatStore {
   async applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]> {
     this.#assertOpen();
     if (commands.length === 0) return [];
-    return this.#applyInTransaction(commands);
+    const { outcomes, changed } = this.#applyInTransaction(commands);
+    // After the commit: a listener that reads finds what it was told of.
+    for (const [showId, version] of changed) for (const listener of this.#listeners) listener(showId, version);
+    return outcomes;
   }
 
   async snapshot(showId: string): Promise<ShowSnapshot | undefined> {
     this.#assertOpen();
-    return this.#readSnapshot(showId, this.#now());
+    return this.#readSnapshot(showId);
   }
 
   async getShow(showId: string): Promise<ShowRecord | undefined> {
     this.#assertOpen();
-    return this.#showRecord(showId, this.#now());
+    return this.#showRecord(showId);
   }
 
   async listShows(afterId: string, limit: number): Promise<ShowRecord[]> {
     this.#assertOpen();
-    return this.#sql.showRecordsAfter.all({ afterId, limit, now: this.#now() });
+    return this.#sql.showRecordsAfter.all({ afterId, limit });
   }
 
   async getHold(holdId: string): Promise<HoldRecord | undefined> {
@@ -178,12 +199,29 @@ export class SqliteStore implements SeatStore {
     return hold === undefined ? undefined : holdAsOf(hold, this.#now());
   }
 
+  async changesSince(showId: string, afterVersion: number, limit: number): Promise<ChangeLogRead> {
+    this.#assertOpen();
+    return this.#readChanges(showId, afterVersion, limit);
+  }
+
+  /** Hears this process's commits only (see the class comment). */
+  onCommit(listener: (showId: string, version: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async lapsedHoldShows(): Promise<string[]> {
+    this.#assertOpen();
+    return this.#sql.lapsedHoldShows.all(this.#now());
+  }
+
   async bookings(showId: string): Promise<SeatBooking[]> {
     this.#assertOpen();
     return this.#readBookings(showId);
   }
 
   async close(): Promise<void> {
+    this.#listeners.clear();
     if (this.#db.open) this.#db.close();
   }
 
@@ -220,14 +258,20 @@ export class SqliteStore implements SeatStore {
       case "create-show":
         return this.#createShow(command, now);
       case "close-show": {
-        const show = this.#showView(command.showId);
+        const show = this.#batch.get(command.showId);
         if (show === undefined) return SHOW_NOT_FOUND;
-        this.#sql.closeShow.run(command.showId);
-        this.#batchShows.set(command.showId, { ...show, state: "closed" });
-        return { ok: true, seats: [], replayed: false, show: this.#showRecord(command.showId, now) as ShowRecord };
+        if (show.state === "open") {
+          this.#sql.closeShow.run(command.showId);
+          show.state = "closed";
+          this.#batch.record(command.showId, show, "closed", "[]", null, now);
+        }
+        return { ok: true, seats: [], replayed: false, show: this.#showRecord(command.showId) as ShowRecord };
       }
       case "resize-show":
         return this.#resizeShow(command, now);
+      case "expire-holds":
+        this.#expireHolds(command, now);
+        return { ok: true, seats: [], replayed: false };
     }
   }
 
@@ -237,9 +281,10 @@ export class SqliteStore implements SeatStore {
    */
   #applyOneSeat(command: SeatCommand, now: number): CommandOutcome {
     const seat = command.seats[0] as number;
-    const refused = checkShow(command, this.#showView(command.showId));
-    if (refused !== undefined) return refused;
-    // A cancel never looks at holds: a booked seat has no live one.
+    const show = this.#batch.get(command.showId);
+    const refused = checkShow(command, show);
+    if (refused !== undefined || show === undefined) return refused ?? SHOW_NOT_FOUND;
+    // A cancel never looks at holds: a booked seat has no mark.
     const mark = command.kind === "book" ? this.#sql.markOfSeat.get(command.showId, seat) : undefined;
     const view: SeatView = {
       owner: this.#sql.ownerOfSeat.get(command.showId, seat),
@@ -248,19 +293,22 @@ export class SqliteStore implements SeatStore {
     const outcome = decideSeatCommand(command, () => view, now);
     if (!outcome.ok) return outcome;
     if (command.kind === "book") {
+      // A mark that did not refuse the booking is a lapsed hold's: its end comes first.
+      if (mark !== undefined) this.#endHold(command.showId, show, mark[0], now);
       this.#sql.bookSeat.run(command.showId, seat, command.principal, command.requestId, now);
-      // The lapsed hold's mark goes with the booking: nothing reads it again.
-      if (mark !== undefined) this.#sql.unmarkSeat.run(command.showId, seat);
+      this.#batch.record(command.showId, show, "booked", `[${seat}]`, null, now);
     } else {
       this.#sql.releaseSeat.run(command.showId, seat);
+      this.#batch.record(command.showId, show, "released", `[${seat}]`, null, now);
     }
     return outcome;
   }
 
   /** Several seats, or a hold: one statement each to read, and to change, them all. */
   #applySeats(command: SeatCommand | HoldCommand, now: number): CommandOutcome {
-    const refused = checkShow(command, this.#showView(command.showId));
-    if (refused !== undefined) return refused;
+    const show = this.#batch.get(command.showId);
+    const refused = checkShow(command, show);
+    if (refused !== undefined || show === undefined) return refused ?? SHOW_NOT_FOUND;
     const seatsJson = JSON.stringify(command.seats);
     const owners = new Map(this.#sql.ownersOf.all(command.showId, seatsJson));
     const marks = new Map<number, SeatView["hold"]>();
@@ -269,20 +317,23 @@ export class SqliteStore implements SeatStore {
     }
     const outcome = decideSeatCommand(command, (seat) => ({ owner: owners.get(seat), hold: marks.get(seat) }), now);
     if (!outcome.ok) return outcome;
+    if (command.kind === "hold" && (this.#sql.liveHoldsOf.get(command.principal, now) ?? 0) >= command.maxHoldsPerPrincipal) return tooManyHolds();
+    // Marks that did not refuse the command are lapsed holds': their ends come first.
+    if (marks.size > 0) this.#endHolds(command.showId, show, [...marks.values()].map((mark) => mark?.holdId ?? ""), now);
     switch (command.kind) {
       case "book":
         this.#sql.bookSeats.run(command.showId, command.principal, command.requestId, now, seatsJson);
-        if (marks.size > 0) this.#sql.unmarkSeats.run(command.showId, seatsJson);
+        this.#batch.record(command.showId, show, "booked", seatsJson, null, now);
         return outcome;
       case "cancel":
         this.#sql.releaseSeats.run(command.showId, seatsJson);
+        this.#batch.record(command.showId, show, "released", seatsJson, null, now);
         return outcome;
       case "hold": {
-        if ((this.#sql.liveHoldsOf.get(command.principal, now) ?? 0) >= command.maxHoldsPerPrincipal) return tooManyHolds();
         const hold = newHold(command, command.seats, now);
         this.#sql.insertHold.run(hold.holdId, hold.showId, hold.owner, seatsJson, hold.createdAt, hold.expiresAt);
-        // Lapsed marks on these seats are overwritten.
         this.#sql.markSeats.run(command.showId, hold.holdId, hold.expiresAt, seatsJson);
+        this.#batch.record(command.showId, show, "held", seatsJson, null, now);
         return { ...outcome, hold };
       }
     }
@@ -290,9 +341,9 @@ export class SqliteStore implements SeatStore {
 
   #applyToHold(command: HoldActionCommand | ExtendCommand, now: number): CommandOutcome {
     const hold = this.#sql.holdRow.get(command.holdId);
-    const showState = hold === undefined ? undefined : this.#showView(hold.showId)?.state;
-    const outcome = decideHoldCommand(command, hold, showState, now);
-    if (!outcome.ok || outcome.hold === undefined || hold === undefined) return outcome;
+    const show = hold === undefined ? undefined : this.#batch.get(hold.showId);
+    const outcome = decideHoldCommand(command, hold, show?.state, now);
+    if (!outcome.ok || outcome.hold === undefined || show === undefined) return outcome;
     const changed = outcome.hold;
     const seatsJson = JSON.stringify(changed.seats);
     switch (command.kind) {
@@ -300,12 +351,15 @@ export class SqliteStore implements SeatStore {
         this.#sql.setHoldState.run("confirmed", changed.holdId);
         this.#sql.unmarkHeldSeats.run(changed.showId, seatsJson, changed.holdId);
         this.#sql.bookSeats.run(changed.showId, changed.owner, command.requestId, now, seatsJson);
+        this.#batch.record(changed.showId, show, "booked", seatsJson, null, now);
         break;
       case "release":
         this.#sql.setHoldState.run("released", changed.holdId);
         this.#sql.unmarkHeldSeats.run(changed.showId, seatsJson, changed.holdId);
+        this.#batch.record(changed.showId, show, "hold-ended", seatsJson, null, now);
         break;
       case "extend":
+        // An extension changes no seat's availability: it takes no version.
         this.#sql.setHoldExpiry.run(changed.expiresAt, changed.holdId);
         this.#sql.remarkHeldSeats.run(changed.expiresAt, changed.showId, seatsJson, changed.holdId);
         break;
@@ -314,42 +368,67 @@ export class SqliteStore implements SeatStore {
   }
 
   #createShow(command: CreateShowCommand, now: number): CommandOutcome {
-    const outcome = decideCreate(command, this.#showRecord(command.showId, now), now);
+    const outcome = decideCreate(command, this.#showRecord(command.showId), now);
     if (outcome.ok) {
       this.#sql.insertShow.run(command.showId, command.totalSeats, command.displayName, now);
-      this.#batchShows.set(command.showId, { totalSeats: command.totalSeats, state: "open" });
+      this.#batch.created(command.showId, command.totalSeats);
     }
     return outcome;
   }
 
   #resizeShow(command: ResizeShowCommand, now: number): CommandOutcome {
-    const show = this.#showRecord(command.showId, now);
-    const takenAbove = show === undefined ? [] : this.#sql.takenAbove.all({ showId: command.showId, total: command.totalSeats, now });
-    const outcome = decideResize(command, show, takenAbove);
-    if (!outcome.ok) return outcome;
+    const record = this.#showRecord(command.showId);
+    const takenAbove = record === undefined ? [] : this.#sql.takenAbove.all({ showId: command.showId, total: command.totalSeats, now });
+    const outcome = decideResize(command, record, takenAbove);
+    const show = this.#batch.get(command.showId);
+    if (!outcome.ok || show === undefined) return outcome;
+    // Only lapsed holds can mark seats above the new total: their ends come first.
+    this.#endHolds(command.showId, show, this.#sql.holdsAbove.all(command.showId, command.totalSeats), now);
     this.#sql.resizeShow.run(command.totalSeats, command.showId);
-    this.#batchShows.delete(command.showId);
-    // Only lapsed marks can be left above the new total: they go with the seats.
-    this.#sql.unmarkAbove.run(command.showId, command.totalSeats);
-    return { ...outcome, show: this.#showRecord(command.showId, now) as ShowRecord };
+    show.totalSeats = command.totalSeats;
+    this.#batch.record(command.showId, show, "resized", "[]", command.totalSeats, now);
+    return { ...outcome, show: this.#showRecord(command.showId) as ShowRecord };
   }
 
-  /** The show a command names, read once per batch. */
-  #showView(showId: string): ShowView | undefined {
-    if (this.#batchShows.has(showId)) return this.#batchShows.get(showId);
-    const row = this.#sql.showRow.get(showId);
-    const show: ShowView | undefined = row === undefined ? undefined : { totalSeats: row[0], state: row[1] };
-    this.#batchShows.set(showId, show);
-    return show;
+  /** Records the end of every hold of the show recorded active but lapsed at `now`. */
+  #expireHolds(command: ExpireHoldsCommand, now: number): void {
+    const show = this.#batch.get(command.showId);
+    if (show === undefined) return;
+    const lapsed = this.#sql.lapsedHoldsOf.all(command.showId, now).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [holdId, seatsJson] of lapsed) this.#endHoldWithSeats(command.showId, show, holdId, seatsJson, now);
   }
 
-  #showRecord(showId: string, now: number): ShowRecord | undefined {
-    return this.#sql.showRecord.get({ showId, now });
+  /** Ends holds (lapsed ones, recorded active) in hold id order, as the memory store does. */
+  #endHolds(showId: string, show: BatchShow, holdIds: readonly string[], now: number): void {
+    const distinct = [...new Set(holdIds)].sort();
+    for (const holdId of distinct) this.#endHold(showId, show, holdId, now);
+  }
+
+  #endHold(showId: string, show: BatchShow, holdId: string, now: number): void {
+    const seatsJson = this.#sql.holdSeats.get(holdId);
+    if (seatsJson !== undefined) this.#endHoldWithSeats(showId, show, holdId, seatsJson, now);
+  }
+
+  /** Records a lapsed hold's end: 'expired', its marks gone, a "hold-ended" change with all its seats. */
+  #endHoldWithSeats(showId: string, show: BatchShow, holdId: string, seatsJson: string, now: number): void {
+    this.#sql.setHoldState.run("expired", holdId);
+    this.#sql.unmarkHeldSeats.run(showId, seatsJson, holdId);
+    this.#batch.record(showId, show, "hold-ended", seatsJson, null, now);
+  }
+
+  #showRecord(showId: string): ShowRecord | undefined {
+    return this.#sql.showRecord.get({ showId });
   }
 
   #assertOpen(): void {
     if (!this.#db.open) throw new Error("the SQLite store is closed");
   }
+}
+
+/** A change as stored, as the contract gives it. */
+function showChange(showId: string, [version, kind, seats, totalSeats, at]: ChangeRow): ShowChange {
+  const change: ShowChange = { showId, version, kind, seats: JSON.parse(seats) as number[], at };
+  return totalSeats === null ? change : { ...change, totalSeats };
 }
 
 /** The union of two ascending, duplicate-free seat lists, ascending. */

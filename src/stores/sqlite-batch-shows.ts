@@ -1,0 +1,81 @@
+import type { ShowState } from "../core/seat-store.js";
+import type { ChangeKind, ChangeLogRetention } from "../core/show-changes.js";
+import type { SqliteStatements } from "./sqlite-statements.js";
+
+/** A show as the running batch sees it: read once, then kept right by the batch's own changes. */
+export interface BatchShow {
+  totalSeats: number;
+  state: ShowState;
+  /** The show's latest version, this batch's changes included. */
+  version: number;
+}
+
+/**
+ * The shows one SQLite batch reads and changes, valid only inside its
+ * transaction (where nobody else writes). Another process may change a show
+ * between batches, so {@link start} forgets them all.
+ *
+ * Each change gets the show's next version and its change row at once; the
+ * shows' version column is written once per changed show, and its log
+ * trimmed, by {@link finish}, still inside the transaction.
+ */
+export class SqliteBatchShows {
+  readonly #sql: SqliteStatements;
+  readonly #retention: ChangeLogRetention;
+  /** Shows read in the batch (undefined: not in the store). */
+  readonly #shows = new Map<string, BatchShow | undefined>();
+  /** The shows the batch changed, in the order of their first change. */
+  readonly #changed = new Map<string, BatchShow>();
+
+  constructor(sql: SqliteStatements, retention: ChangeLogRetention) {
+    this.#sql = sql;
+    this.#retention = retention;
+  }
+
+  /** Forgets the previous batch. */
+  start(): void {
+    this.#shows.clear();
+    this.#changed.clear();
+  }
+
+  /** The show a command names, read once per batch. */
+  get(showId: string): BatchShow | undefined {
+    if (this.#shows.has(showId)) return this.#shows.get(showId);
+    const row = this.#sql.showRow.get(showId);
+    const show: BatchShow | undefined = row === undefined ? undefined : { totalSeats: row[0], state: row[1], version: row[2] };
+    this.#shows.set(showId, show);
+    return show;
+  }
+
+  /** A show this batch created: open, at version 0. */
+  created(showId: string, totalSeats: number): void {
+    this.#shows.set(showId, { totalSeats, state: "open", version: 0 });
+  }
+
+  /** Writes a change of `show` (one that `get` returned) as its next version. */
+  record(showId: string, show: BatchShow, kind: ChangeKind, seatsJson: string, totalSeats: number | null, at: number): void {
+    show.version++;
+    this.#sql.insertChange.run(showId, show.version, kind, seatsJson, totalSeats, at);
+    if (!this.#changed.has(showId)) this.#changed.set(showId, show);
+  }
+
+  /**
+   * Stores the latest version of every changed show and trims its log by the
+   * retention at `now`. Returns [show, latest version] for each, in the order
+   * of their first change, for the commit listeners.
+   */
+  finish(now: number): [string, number][] {
+    const changed: [string, number][] = [];
+    for (const [showId, show] of this.#changed) {
+      this.#sql.setShowVersion.run(show.version, showId);
+      this.#sql.trimChanges.run({
+        showId,
+        keepFrom: show.version - this.#retention.maxVersions + 1,
+        cutoff: now - this.#retention.maxAgeMs,
+        latest: show.version,
+      });
+      changed.push([showId, show.version]);
+    }
+    return changed;
+  }
+}
