@@ -44,7 +44,8 @@ function commandSource(seed: number) {
     if (roll < 0.86) return { ...base, kind: "extend", holdId: heldId, ttlMs: pick([1, 10]), maxLifetimeMs: 25 };
     if (roll < 0.9) return { ...base, kind: "create-show", showId: pick(showWeights), totalSeats: 1 + Math.floor(random() * 9), displayName: "A show" };
     if (roll < 0.93) return { ...base, kind: "close-show", showId: pick(["small", "gone"]) };
-    return { ...base, kind: "resize-show", showId: pick(showWeights), totalSeats: 1 + Math.floor(random() * 9) };
+    if (roll < 0.97) return { ...base, kind: "resize-show", showId: pick(showWeights), totalSeats: 1 + Math.floor(random() * 9) };
+    return { principal: "server", isAdmin: false, requestId: "", kind: "expire-holds", showId: pick(showWeights) };
   };
   /** Hears an outcome: hold actions aim at holds that were made. */
   const settle = (command: StoreCommand, outcome: CommandOutcome): void => {
@@ -53,26 +54,41 @@ function commandSource(seed: number) {
   return { next, settle };
 }
 
-async function stateOf(store: SeatStore, holdIds: readonly string[]) {
+/** Small enough that both limits trim during a run (the clock ticks 1 or 2 a round). */
+const changeLog = { maxVersions: 25, maxAgeMs: 40 };
+
+/** The state of every show and hold, and each show's changes after the versions in `since`. */
+async function stateOf(store: SeatStore, holdIds: readonly string[], since: readonly number[]) {
   const shows = await store.listShows("", 100);
+  const snapshots = await Promise.all(showIds.map((id) => store.snapshot(id)));
   return {
     shows,
-    snapshots: await Promise.all(showIds.map((id) => store.snapshot(id))),
+    snapshots,
     bookings: await Promise.all(shows.map((show) => store.bookings(show.id))),
     holds: await Promise.all(holdIds.map((id) => store.getHold(id))),
     one: await store.getShow("main"),
+    // Since the last round; from the start (too-old once trimmed); the latest few, two at a time.
+    recent: await Promise.all(showIds.map((id, at) => store.changesSince(id, since[at] ?? 0, 1_000))),
+    fromStart: await Promise.all(showIds.map((id) => store.changesSince(id, 0, 1_000))),
+    latest: await Promise.all(showIds.map((id, at) => store.changesSince(id, (snapshots[at]?.version ?? 0) - 3, 2))),
+    lapsed: (await store.lapsedHoldShows()).sort(),
   };
 }
 
 describe("SqliteStore against MemoryStore", () => {
   // Seeds whose runs reach every kind and clock-dependent refusal (checked at the end of each run).
-  it.each([4, 6, 7, 10])(
-    "gives the same outcomes and state as the reference store for every command kind, with expiry by the injected clock (seed %i)",
+  it.each([7, 10, 13, 18])(
+    "gives the same outcomes, state, versions, change log and commit notifications as the reference store for every command kind, with expiry by the injected clock (seed %i)",
     async (seed) => {
       let clock = 1_000_000;
       const now = () => clock;
-      const memory = new MemoryStore({ now });
-      const sqlite = SqliteStore.open({ path: join(dir, `parity-${seed}.sqlite`), now });
+      const memory = new MemoryStore({ now, changeLog });
+      const sqlite = SqliteStore.open({ path: join(dir, `parity-${seed}.sqlite`), now, changeLog });
+      const heard = { memory: [] as [string, number][], sqlite: [] as [string, number][] };
+      memory.onCommit((showId, version) => heard.memory.push([showId, version]));
+      sqlite.onCommit((showId, version) => heard.sqlite.push([showId, version]));
+      const changeKinds = new Set<string>();
+      let since = showIds.map(() => 0);
       try {
         const configured = [{ id: "main", totalSeats: 8, displayName: "Main" }, { id: "small", totalSeats: 3 }];
         expect(await sqlite.ensureShows(configured)).toEqual(await memory.ensureShows(configured));
@@ -87,12 +103,28 @@ describe("SqliteStore against MemoryStore", () => {
             settle(batch[at] as StoreCommand, outcome);
             seen.add(outcome.ok ? `${batch[at]?.kind}` : outcome.reason);
           });
-          expect(await stateOf(sqlite, holdIds), `round ${round}`).toEqual(await stateOf(memory, holdIds));
+          const state = await stateOf(memory, holdIds, since);
+          expect(await stateOf(sqlite, holdIds, since), `round ${round}`).toEqual(state);
+          expect(heard.sqlite.splice(0), `round ${round}: commit notifications`).toEqual(heard.memory.splice(0));
+          for (const read of [...state.recent, ...state.fromStart]) {
+            changeKinds.add(read.kind);
+            if (read.kind === "changes") for (const change of read.changes) changeKinds.add(change.kind);
+          }
+          state.fromStart.forEach((read, at) => {
+            // Fewer than maxVersions kept: the age limit trimmed this log.
+            const kept = read.kind === "too-old" ? (state.snapshots[at]?.version ?? 0) - read.oldestVersion + 1 : Infinity;
+            if (kept < changeLog.maxVersions) changeKinds.add("trimmed by age");
+          });
+          since = state.snapshots.map((snapshot) => snapshot?.version ?? 0);
           // Lands on expiry boundaries too: ttls of 1, 5, 20 and 60 against ticks of 1 and 2.
           clock += 1 + (round % 2);
         }
         // The run reached every kind and the refusals that depend on the clock.
-        for (const kind of ["book", "cancel", "hold", "confirm", "release", "extend", "create-show", "close-show", "resize-show"]) expect(seen).toContain(kind);
+        for (const kind of ["book", "cancel", "hold", "confirm", "release", "extend", "create-show", "close-show", "resize-show", "expire-holds"]) {
+          expect(seen).toContain(kind);
+        }
+        // ...every kind of change, and answers from a trimmed log.
+        for (const kind of ["booked", "released", "held", "hold-ended", "resized", "closed", "too-old", "trimmed by age"]) expect(changeKinds).toContain(kind);
         for (const reason of ["SEAT_HELD", "HOLD_EXPIRED", "TOO_MANY_HOLDS", "SHOW_SHRINK_BLOCKED", "SHOW_CLOSED"]) expect(seen).toContain(reason);
       } finally {
         await sqlite.close();
