@@ -38,6 +38,7 @@ import { BookingError } from "./booking-error.js";
 import { wireTtl, type ExtendHoldInit, type HoldSeatsInit } from "./hold-requests.js";
 import { callWithRetries, DEFAULT_RETRY_POLICY, type RetryEvent, type RetryPolicy } from "./call-retry.js";
 import { loadClientCredentials, type ClientTlsMaterial } from "./client-credentials.js";
+import { startWatch, type AvailabilityWatch, type WatchAvailabilityInit, type WatchOptions, type WatchStream } from "./watch-availability.js";
 import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import { CORRELATION_ID_HEADER, DEFAULT_ADDRESS, PRINTABLE_ID_PATTERN } from "../wire/wire-constants.js";
 
@@ -165,7 +166,17 @@ export interface BookingClient {
   ): Promise<ReleaseHoldResponse>;
   /** Reads a hold (its owner, or an admin; NOT_FOUND, HOLD_NOT_FOUND, to anyone else). */
   getHold(request: { readonly holdId: string }, options?: BookingCallOptions): Promise<GetHoldResponse>;
-  /** Closes the channel. Calls in flight fail; later calls reject at once. */
+  /**
+   * Watches a show live: `for await (const update of client.watchAvailability({ showId }))`
+   * gives a snapshot, then the changes as they commit, each already applied
+   * to the watch's `seatMap`. Resumes by itself from the last version applied
+   * when the stream drops (UNAVAILABLE, a server restart, SLOW_CONSUMER),
+   * with backoff and optionally at other `addresses`; throws a BookingError
+   * on a failure it does not resume from (NOT_FOUND, PERMISSION_DENIED, ...).
+   * Nothing is sent until the loop starts. No deadline applies.
+   */
+  watchAvailability(request?: WatchAvailabilityInit, options?: WatchOptions): AvailabilityWatch;
+  /** Closes the channels. Calls in flight fail and watches end quietly; later calls reject at once. */
   close(): void;
 }
 
@@ -200,34 +211,50 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
   checkWhole("defaultDeadlineMs", defaultDeadlineMs, 1);
   const onRetry = options.retry?.onRetry;
 
-  const ipTarget = options.serverNameOverride === undefined ? ipLiteralHost(address) : undefined;
-  const channelOptions: Partial<ChannelOptions> = {
-    // Reconnect about as eagerly as the SDK retries; grpc-js would otherwise
-    // wait a full second after a failed connection, and fail every retry in it.
-    "grpc.initial_reconnect_backoff_ms": policy.initialBackoffMs,
-    "grpc.max_reconnect_backoff_ms": policy.maxBackoffMs,
-    ...(options.serverNameOverride === undefined
-      ? {}
-      : {
-          "grpc.ssl_target_name_override": options.serverNameOverride,
-          "grpc.default_authority": options.serverNameOverride,
-        }),
-    // RFC 6066 forbids an IP address as the TLS server name, and Node warns
-    // (DEP0123) on the app's stderr when grpc-js sends one. For an IP target
-    // the SDK sends a placeholder name instead and checks the certificate
-    // against the IP itself (its IP SANs), as it would have been.
-    ...(ipTarget === undefined ? {} : { "grpc.ssl_target_name_override": IP_TARGET_SERVER_NAME }),
-    ...options.channelOptions,
-  };
-  const client: ServiceClient = new BookingServiceClient(
-    address,
-    loadClientCredentials(
+  /** A grpc-js client of `target` with the same TLS material and channel options. */
+  const connect = (target: string): ServiceClient => {
+    const ipTarget = options.serverNameOverride === undefined ? ipLiteralHost(target) : undefined;
+    const channelOptions: Partial<ChannelOptions> = {
+      // Reconnect about as eagerly as the SDK retries; grpc-js would otherwise
+      // wait a full second after a failed connection, and fail every retry in it.
+      "grpc.initial_reconnect_backoff_ms": policy.initialBackoffMs,
+      "grpc.max_reconnect_backoff_ms": policy.maxBackoffMs,
+      ...(options.serverNameOverride === undefined
+        ? {}
+        : {
+            "grpc.ssl_target_name_override": options.serverNameOverride,
+            "grpc.default_authority": options.serverNameOverride,
+          }),
+      // RFC 6066 forbids an IP address as the TLS server name, and Node warns
+      // (DEP0123) on the app's stderr when grpc-js sends one. For an IP target
+      // the SDK sends a placeholder name instead and checks the certificate
+      // against the IP itself (its IP SANs), as it would have been.
+      ...(ipTarget === undefined ? {} : { "grpc.ssl_target_name_override": IP_TARGET_SERVER_NAME }),
+      ...options.channelOptions,
+    };
+    const credentials = loadClientCredentials(
       { ca: options.ca, cert: options.cert, key: options.key },
       ipTarget === undefined ? undefined : (_name, certificate) => checkServerIdentity(ipTarget, certificate),
-    ),
-    channelOptions,
-  );
+    );
+    return new BookingServiceClient(target, credentials, channelOptions);
+  };
+  const client = connect(address);
   let closed = false;
+  /** Clients of the other addresses a watch rotates through, made on first use. */
+  const otherClients = new Map<string, ServiceClient>();
+  const watches = new Set<AvailabilityWatch>();
+  const serviceClientFor = (target: string): ServiceClient => {
+    if (target === address) return client;
+    const other = otherClients.get(target) ?? connect(target);
+    otherClients.set(target, other);
+    return other;
+  };
+  const openWatch = (target: string, request: unknown): WatchStream => {
+    if (closed) throw new BookingError(status.FAILED_PRECONDITION, "the booking client is closed");
+    const service = serviceClientFor(target);
+    const watch = service["watchAvailability"] as (request: unknown, metadata: Metadata, options: GrpcCallOptions) => WatchStream;
+    return watch.call(service, request, new Metadata(), {});
+  };
 
   const unary = (method: string, request: unknown, requestId: string | undefined, call: BookingCallOptions) => {
     const deadlineMs = call.deadlineMs ?? defaultDeadlineMs;
@@ -282,9 +309,17 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
     releaseHold: async (request, call = {}) => (await write("ReleaseHold", request, call)) as ReleaseHoldResponse,
     getHold: async (request, call = {}) =>
       (await unary("GetHold", { holdId: request.holdId }, undefined, call)) as GetHoldResponse,
+    watchAvailability: (request = {}, call = {}) => {
+      const watch = startWatch({ open: openWatch, address, policy, onEnd: () => watches.delete(watch) }, request, call);
+      watches.add(watch);
+      return watch;
+    },
     close: () => {
       closed = true;
+      for (const watch of watches) watch.close();
+      watches.clear();
       client.close();
+      for (const other of otherClients.values()) other.close();
     },
   };
 }

@@ -57,16 +57,22 @@ export function retryDelayMs(
   policy: RetryPolicy,
   random: () => number = Math.random,
 ): number | undefined {
-  if (error.code === status.UNAVAILABLE) {
-    const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** (attempt - 1));
-    // "Equal jitter": at least half the backoff, so retries never bunch up at zero.
-    return Math.round(ceiling / 2 + random() * (ceiling / 2));
-  }
+  if (error.code === status.UNAVAILABLE) return backoffMs(attempt, policy, random);
   if (error.code === status.RESOURCE_EXHAUSTED && error.retryDelayMs !== undefined) {
     // A little on top so a crowd told "50 ms" does not return in one burst.
     return Math.round(error.retryDelayMs * (1 + random() * 0.2));
   }
   return undefined;
+}
+
+/**
+ * The exponential backoff after failed attempt `attempt` (counted from 1):
+ * the initial backoff doubled per attempt, capped at the maximum, with
+ * "equal jitter" (at least half of it, so retries never bunch up at zero).
+ */
+export function backoffMs(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
 /**

@@ -23,7 +23,29 @@ export {
   type FieldViolation,
 } from "./booking-error.js";
 export { BOOKING_ERROR_REASONS, type BookingErrorReason } from "./booking-error-reasons.js";
-export { DEFAULT_RETRY_POLICY, retryDelayMs, type RetryEvent, type RetryPolicy } from "./call-retry.js";
+export { backoffMs, DEFAULT_RETRY_POLICY, retryDelayMs, type RetryEvent, type RetryPolicy } from "./call-retry.js";
+export {
+  isResumable,
+  resumeDelayMs,
+  type AvailabilityWatch,
+  type WatchAvailabilityInit,
+  type WatchOptions,
+  type WatchReconnectedEvent,
+  type WatchRetryEvent,
+  type WatchUpdate,
+} from "./watch-availability.js";
+export { isSeatMapError, SeatMap, SeatMapError, type SeatMapErrorReason, type SeatStatus } from "./seat-map.js";
+export {
+  changeFromWire,
+  runsOf,
+  snapshotFromWire,
+  UnknownWatchValueError,
+  type SeatRun,
+  type ShowStateName,
+  type WatchChange,
+  type WatchChangeKind,
+  type WatchSnapshot,
+} from "./watch-updates.js";
 export {
   ClientCredentialsError,
   loadClientCredentials,
@@ -62,6 +84,15 @@ export type {
   Show,
   ShowAvailableRequest,
   ShowAvailableResponse,
+  AvailabilityChanges,
+  AvailabilitySnapshot,
+  SeatChange,
+  SeatRange,
+  WatchAvailabilityRequest,
+  WatchAvailabilityResponse,
 } from "../gen/booking/v1/booking_pb.js";
-/** The states of a Show and a Hold, as values to compare with (`hold.state === HoldState.ACTIVE`). */
-export { HoldState, ShowState } from "../gen/booking/v1/booking_pb.js";
+/**
+ * The states of a Show and a Hold, as values to compare with (`hold.state === HoldState.ACTIVE`);
+ * AvailabilityForm chooses how free seats are sent (ShowAvailable's and WatchAvailability's `form`).
+ */
+export { AvailabilityForm, HoldState, SeatChangeKind, ShowState } from "../gen/booking/v1/booking_pb.js";
