@@ -5,6 +5,7 @@ import type { ShowDefinition } from "./core/seat-store.js";
 import type { BookingServerSettings } from "./transport/booking-server.js";
 import { defaultBurst, SERVER_DEFAULTS as DEFAULTS } from "./server-defaults.js";
 import { DEFAULT_SQLITE_PATH } from "./stores/open-store.js";
+import { isLoopbackHost } from "./dashboard/loopback-host.js";
 
 /** The development admin principal, trusted only with the development PKI. */
 export { DEV_ADMIN_PRINCIPAL };
@@ -39,6 +40,9 @@ export interface ServerConfig extends Required<BookingServerSettings> {
   readonly maxQueuedChanges: number;
   /** host:port of the Prometheus endpoint; undefined = off. */
   readonly metricsListen: string | undefined;
+  /** host:port of the read-only seat-map page; undefined = off. Loopback unless dashboardAllowRemote. */
+  readonly dashboardListen: string | undefined;
+  readonly dashboardAllowRemote: boolean;
   /** How long SIGTERM waits for calls in flight before cancelling them. */
   readonly shutdownGraceMs: number;
   readonly postgresPoolSize: number;
@@ -77,6 +81,8 @@ Every option also reads an environment variable (shown); flags win.
   --write-rate N[/BURST]        BOOKING_WRITE_RATE    per principal, calls/s (0 = off, default ${DEFAULTS.writeRatePerSecond})
   --read-rate N[/BURST]         BOOKING_READ_RATE     per principal, calls/s (0 = off, default ${DEFAULTS.readRatePerSecond})
   --metrics-listen HOST:PORT    BOOKING_METRICS_LISTEN  Prometheus /metrics (default off)
+  --dashboard-listen HOST:PORT  BOOKING_DASHBOARD_LISTEN  read-only seat-map page (default off; loopback only)
+  --dashboard-allow-remote      BOOKING_DASHBOARD_ALLOW_REMOTE=1  allow a non-loopback --dashboard-listen
   --shutdown-grace-ms N         BOOKING_SHUTDOWN_GRACE_MS           default ${DEFAULTS.shutdownGraceMs}
   --pg-pool-size N              BOOKING_PG_POOL_SIZE                default ${DEFAULTS.postgresPoolSize}
   --help
@@ -105,6 +111,8 @@ const options = {
   "write-rate": { type: "string", env: "BOOKING_WRITE_RATE" },
   "read-rate": { type: "string", env: "BOOKING_READ_RATE" },
   "metrics-listen": { type: "string", env: "BOOKING_METRICS_LISTEN" },
+  "dashboard-listen": { type: "string", env: "BOOKING_DASHBOARD_LISTEN" },
+  "dashboard-allow-remote": { type: "boolean", env: "BOOKING_DASHBOARD_ALLOW_REMOTE" },
   "shutdown-grace-ms": { type: "string", env: "BOOKING_SHUTDOWN_GRACE_MS" },
   "pg-pool-size": { type: "string", env: "BOOKING_PG_POOL_SIZE" },
   help: { type: "boolean", env: "" },
@@ -168,6 +176,11 @@ export function parseServerConfig(
   if (insecure) assertLoopback(listen);
   const metricsListen = text("metrics-listen");
   if (metricsListen !== undefined) parseHostPort(metricsListen, "--metrics-listen");
+  const dashboardListen = text("dashboard-listen");
+  const dashboardAllowRemote = bool("dashboard-allow-remote");
+  if (dashboardListen !== undefined && !dashboardAllowRemote && !isLoopbackHost(parseHostPort(dashboardListen, "--dashboard-listen").host)) {
+    throw new ConfigError(`--dashboard-listen ${dashboardListen} is not a loopback address; add --dashboard-allow-remote to serve the seat-map page to other machines`);
+  }
   const writeRate = parseRate(text("write-rate") ?? String(DEFAULTS.writeRatePerSecond), "--write-rate");
   const readRate = parseRate(text("read-rate") ?? String(DEFAULTS.readRatePerSecond), "--read-rate");
 
@@ -197,6 +210,8 @@ export function parseServerConfig(
     readRatePerSecond: readRate.rate,
     readBurst: readRate.burst,
     metricsListen,
+    dashboardListen,
+    dashboardAllowRemote,
     shutdownGraceMs: integer("shutdown-grace-ms", DEFAULTS.shutdownGraceMs, 0),
     postgresPoolSize: integer("pg-pool-size", DEFAULTS.postgresPoolSize, 1),
   };

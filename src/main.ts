@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { descriptorSetBytes } from "../gen/descriptor-set.js";
 import { BookingCore } from "./core/booking-core.js";
 import { ConfigError, parseHostPort, parseServerConfig, SERVE_USAGE, type ServerConfig } from "./config.js";
+import { serveDashboard, type DashboardServer } from "./dashboard/dashboard-server.js";
 import { createLogger } from "./logger.js";
 import { ensureDevPki } from "./pki/dev-pki.js";
 import { openStore } from "./stores/open-store.js";
@@ -103,6 +104,12 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     const boundPort = typeof bound === "object" && bound !== null ? bound.port : metricsAt.port;
     lifecycle.info({ metrics: `${metricsAt.host}:${boundPort}` }, "metrics listening");
   }
+  let dashboard: DashboardServer | undefined;
+  if (config.dashboardListen !== undefined) {
+    const dashboardAt = parseHostPort(config.dashboardListen, "--dashboard-listen");
+    dashboard = await serveDashboard(core, { host: dashboardAt.host, port: dashboardAt.port, logger });
+    lifecycle.info({ dashboard: dashboard.address }, "dashboard listening");
+  }
   // Tests and scripts wait for this line; it comes last and is flushed at once.
   lifecycle.info(
     {
@@ -123,6 +130,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   });
   lifecycle.info({ signal, grace_ms: config.shutdownGraceMs }, "shutting down: draining calls in flight");
   await server.shutdown(config.shutdownGraceMs);
+  await dashboard?.close();
   metricsServer?.close();
   certificates?.close();
   await core.close();

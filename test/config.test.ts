@@ -44,6 +44,8 @@ describe("parseServerConfig", () => {
       writeRatePerSecond: 0,
       readRatePerSecond: 0,
       metricsListen: undefined,
+      dashboardListen: undefined,
+      dashboardAllowRemote: false,
       shutdownGraceMs: SERVER_DEFAULTS.shutdownGraceMs,
       postgresPoolSize: SERVER_DEFAULTS.postgresPoolSize,
     });

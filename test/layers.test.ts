@@ -9,8 +9,9 @@ import { describe, expect, it } from "vitest";
  * The layers, and which layers each may import (relative imports only; npm
  * packages are checked for the SDK alone, below):
  *
- *   wire ← core ← stores, transport ← server (src/main.ts, config, pki …)
+ *   wire ← core ← stores, transport, dashboard ← server (src/main.ts, config, pki …)
  *   wire ← client ← cli ← bin → server
+ *   browser (dashboard/, the seat-map page's own code) stands alone
  *
  * gen/ is generated and not checked; test/ and bench/ may import anything.
  */
@@ -18,7 +19,9 @@ type Layer =
   | "core"
   | "stores"
   | "transport"
+  | "dashboard"
   | "server"
+  | "browser"
   | "wire"
   | "client"
   | "cli"
@@ -30,7 +33,7 @@ type Layer =
   | "bench"
   | "outside";
 
-const SERVER_SIDE: readonly Layer[] = ["core", "stores", "transport", "server"];
+const SERVER_SIDE: readonly Layer[] = ["core", "stores", "transport", "dashboard", "server"];
 const GEN: readonly Layer[] = ["gen/booking", "gen/google", "gen/other"];
 
 const ALLOWED: Readonly<Partial<Record<Layer, readonly Layer[]>>> = {
@@ -38,6 +41,8 @@ const ALLOWED: Readonly<Partial<Record<Layer, readonly Layer[]>>> = {
   core: ["core", "wire"],
   stores: ["stores", "core", "wire", ...GEN],
   transport: ["transport", "core", "wire", ...GEN],
+  // The seat-map page's HTTP server reads the core only: no store, no gRPC, no client.
+  dashboard: ["dashboard", "core"],
   // The server's entry: main, config, logger, defaults and the dev PKI.
   server: [...SERVER_SIDE, "wire", ...GEN],
   wire: ["wire", ...GEN],
@@ -46,6 +51,8 @@ const ALLOWED: Readonly<Partial<Record<Layer, readonly Layer[]>>> = {
   cli: ["cli", "client", "wire", ...GEN],
   // The one entry point: the only place where the server and the CLI meet.
   bin: ["bin", "cli", "client", ...SERVER_SIDE, "wire", ...GEN],
+  // The page runs in a browser: nothing of the server, the SDK or the generated code.
+  browser: ["browser"],
 };
 
 /**
@@ -55,6 +62,8 @@ const ALLOWED: Readonly<Partial<Record<Layer, readonly Layer[]>>> = {
 const FORBIDDEN_PACKAGES: Readonly<Partial<Record<Layer, readonly string[]>>> = {
   core: ["@grpc/", "@bufbuild/", "grpc-health-check", "pg", "better-sqlite3", "pino", "prom-client"],
   stores: ["@grpc/", "@bufbuild/", "grpc-health-check"],
+  // node:http and pino (its logger) only.
+  dashboard: ["@grpc/", "@bufbuild/", "grpc-health-check", "pg", "better-sqlite3", "better-sqlite3-13", "prom-client"],
 };
 
 /** The npm packages the SDK package may import at run time (besides node: built-ins). */
@@ -67,8 +76,10 @@ function layerOf(path: string): Layer {
   const [top, second] = path.split("/");
   switch (top) {
     case "src":
-      if (second === "core" || second === "stores" || second === "transport") return second;
+      if (second === "core" || second === "stores" || second === "transport" || second === "dashboard") return second;
       return "server";
+    case "dashboard":
+      return "browser";
     case "wire":
     case "client":
     case "cli":
@@ -112,6 +123,14 @@ function forbiddenPackages(file: string, specifiers: readonly string[]): string[
       forbidden.some((name) => (name.endsWith("/") ? specifier.startsWith(name) : specifier === name || specifier.startsWith(`${name}/`))),
     )
     .map((specifier) => `${file} imports the npm package "${specifier}": ${layer} may not use ${forbidden.join(", ")}`);
+}
+
+/** Any import of the page's code that is not a relative one: no npm package, no node: built-in, no CDN. */
+function browserPackages(file: string, specifiers: readonly string[]): string[] {
+  if (layerOf(file) !== "browser") return [];
+  return specifiers
+    .filter((specifier) => !specifier.startsWith("./"))
+    .map((specifier) => `${file} imports "${specifier}": the seat-map page imports only its own files (./…)`);
 }
 
 /** The npm packages a file imports that the SDK may not depend on. */
@@ -163,13 +182,13 @@ function sourceFiles(folder: string): string[] {
     .sort();
 }
 
-const checkedFiles = ["src", "wire", "client", "cli", "bin"].flatMap(sourceFiles);
+const checkedFiles = ["src", "wire", "client", "cli", "bin", "dashboard"].flatMap(sourceFiles);
 const importsOf = new Map(checkedFiles.map((file) => [file, importSpecifiers(file, readFileSync(join(root, file), "utf8"))]));
 
 describe("layers", () => {
   it("reads every layer's files and finds their imports", () => {
     const layers = new Set(checkedFiles.map(layerOf));
-    for (const layer of ["core", "stores", "transport", "server", "wire", "client", "cli", "bin"] as const) {
+    for (const layer of ["core", "stores", "transport", "dashboard", "server", "wire", "client", "cli", "bin", "browser"] as const) {
       expect(layers, `no files found for ${layer}`).toContain(layer);
     }
     expect(importsOf.get("bin/booking.ts")).toEqual(
@@ -194,9 +213,21 @@ describe("layers", () => {
     expect(layerViolations("wire/wire-constants.ts", ["../client/index.js"])).toHaveLength(1);
     expect(layerViolations("src/core/seat-rules.ts", ["../../test/support/test-pki.js"])).toHaveLength(1);
     expect(layerViolations("client/index.ts", ["../../elsewhere/x.js"])).toHaveLength(1);
+    for (const target of ["../stores/sqlite-store.js", "../transport/booking-server.js", "../../client/index.js", "../main.js", "../../dashboard/wire.js"]) {
+      expect(layerViolations("src/dashboard/dashboard-server.ts", [target]), target).toHaveLength(1);
+    }
+    for (const target of ["../src/core/seat-rules.js", "../src/dashboard/dashboard-events.js", "../client/index.js", "../wire/wire-constants.js"]) {
+      expect(layerViolations("dashboard/app.ts", [target]), target).toHaveLength(1);
+    }
+    expect(browserPackages("dashboard/app.ts", ["./seat-map.js", "node:http", "lit", "https://cdn.example/x.js"])).toHaveLength(3);
+    expect(forbiddenPackages("src/dashboard/dashboard-server.ts", ["node:http", "pino", "@grpc/grpc-js", "better-sqlite3"])).toHaveLength(2);
     // And lets the right ones through.
     expect(layerViolations("src/transport/booking-server.ts", ["../core/booking-core.js", "../../wire/wire-constants.js"])).toEqual([]);
     expect(layerViolations("bin/booking.ts", ["../src/main.js", "../cli/cli-commands.js"])).toEqual([]);
+    expect(layerViolations("src/dashboard/dashboard-server.ts", ["../core/booking-core.js", "./loopback-host.js"])).toEqual([]);
+    expect(layerViolations("src/main.ts", ["./dashboard/dashboard-server.js"])).toEqual([]);
+    expect(layerViolations("src/config.ts", ["./dashboard/loopback-host.js"])).toEqual([]);
+    expect(layerViolations("dashboard/app.ts", ["./seat-map.js"])).toEqual([]);
     expect(layerViolations("test/x.test.ts", ["../src/main.js", "../client/index.js"])).toEqual([]);
 
     expect(forbiddenPackages("src/core/booking-core.ts", ["@grpc/grpc-js", "async-mutex", "node:crypto"])).toHaveLength(1);
@@ -242,6 +273,11 @@ describe("layers", () => {
 
   it("keeps gRPC, protobuf and storage engines out of the core, and gRPC and protobuf out of the stores", () => {
     const faults = checkedFiles.flatMap((file) => forbiddenPackages(file, importsOf.get(file) ?? []));
+    expect(faults).toEqual([]);
+  });
+
+  it("keeps the seat-map page's code to its own files: no server code, no npm package, no CDN", () => {
+    const faults = checkedFiles.flatMap((file) => browserPackages(file, importsOf.get(file) ?? []));
     expect(faults).toEqual([]);
   });
 
