@@ -59,6 +59,8 @@ for (const harness of harnesses) {
       expect((await store.snapshot("main"))?.version).toBe(6);
       expect(await store.changesSince("main", 4, 1)).toMatchObject({ kind: "changes", changes: [{ version: 5 }] });
       expect(await store.changesSince("main", 6, 10)).toEqual({ kind: "changes", changes: [] });
+      // A version the show never reached (the client watched a store since reset) starts again too.
+      expect(await store.changesSince("main", 9, 10)).toMatchObject({ kind: "too-old" });
       expect(await store.changesSince("nowhere", 0, 10)).toEqual({ kind: "unknown-show" });
     });
 

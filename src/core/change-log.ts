@@ -18,8 +18,11 @@ export function readChangeLog(
   afterVersion: number,
   limit: number,
 ): ChangeLogRead {
-  if (afterVersion >= latestVersion) return { kind: "changes", changes: [] };
   const oldestVersion = retained[0]?.version ?? latestVersion + 1;
+  // A version the show never reached (a client of a store that was reset):
+  // what the client holds matches no version here, so it starts again.
+  if (afterVersion > latestVersion) return { kind: "too-old", oldestVersion };
+  if (afterVersion === latestVersion) return { kind: "changes", changes: [] };
   if (afterVersion + 1 < oldestVersion) return { kind: "too-old", oldestVersion };
   const start = afterVersion + 1 - oldestVersion;
   return { kind: "changes", changes: retained.slice(start, start + limit) };

@@ -144,8 +144,10 @@ export class SqliteStore implements SeatStore {
     this.#readChanges = db.transaction((showId: string, afterVersion: number, limit: number): ChangeLogRead => {
       const latest = sql.showRow.get(showId)?.[2];
       if (latest === undefined) return { kind: "unknown-show" };
-      if (afterVersion >= latest) return { kind: "changes", changes: [] };
       const oldestVersion = sql.oldestChange.get(showId) ?? latest + 1;
+      // A version the show never reached (a reset store): the client starts again.
+      if (afterVersion > latest) return { kind: "too-old", oldestVersion };
+      if (afterVersion === latest) return { kind: "changes", changes: [] };
       if (afterVersion + 1 < oldestVersion) return { kind: "too-old", oldestVersion };
       return { kind: "changes", changes: sql.changesAfter.all(showId, afterVersion, limit).map((row) => showChange(showId, row)) };
     });
