@@ -55,6 +55,7 @@ const documented: ReadonlyArray<[FailureReason, status]> = [
   ["ADMIN_ONLY", status.PERMISSION_DENIED],
   ["OVERLOADED", status.RESOURCE_EXHAUSTED],
   ["TOO_MANY_HOLDS", status.RESOURCE_EXHAUSTED],
+  ["SLOW_CONSUMER", status.RESOURCE_EXHAUSTED],
   ["DEADLINE_EXCEEDED", status.DEADLINE_EXCEEDED],
   ["STORE_UNAVAILABLE", status.UNAVAILABLE],
 ];

@@ -53,6 +53,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   #ended: { readonly error: unknown } | undefined;
   readonly #maxBacklog: number;
   readonly #onClose: (watcher: Watcher) => void;
+  readonly #endListeners: (() => void)[] = [];
 
   constructor(showId: string, maxBacklog: number, onClose: (watcher: Watcher) => void) {
     this.showId = showId;
@@ -68,6 +69,16 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   /** True once closed or failed. */
   get ended(): boolean {
     return this.#ended !== undefined;
+  }
+
+  /**
+   * Calls `listener` once the watch ends (closed or failed; at once if it
+   * has), so a consumer waiting on something else (its transport draining)
+   * learns of it without reading.
+   */
+  onEnd(listener: () => void): void {
+    if (this.#ended !== undefined) listener();
+    else this.#endListeners.push(listener);
   }
 
   /** Queues an event for the consumer (the feed's side). */
@@ -108,6 +119,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     this.#queue.length = 0;
     this.#backlog = 0;
     this.#onClose(this);
+    for (const listener of this.#endListeners.splice(0)) listener();
     const fail = this.#failWaiting;
     this.#waiting = undefined;
     this.#failWaiting = undefined;
@@ -121,6 +133,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     this.#queue.length = 0;
     this.#backlog = 0;
     this.#onClose(this);
+    for (const listener of this.#endListeners.splice(0)) listener();
     const waiting = this.#waiting;
     this.#waiting = undefined;
     this.#failWaiting = undefined;

@@ -1,7 +1,7 @@
 import { Server, type ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
-import { BookingService, ShowAvailableResponseSchema } from "../../gen/booking/v1/booking_pb.js";
+import { BookingService } from "../../gen/booking/v1/booking_pb.js";
 import { grpcServiceDefinition } from "../../wire/grpc-service-definition.js";
 import type { BookingCore } from "../core/booking-core.js";
 import { MalformedRequest } from "./admission/malformed-request-step.js";
@@ -9,10 +9,11 @@ import { standardAdmission } from "./admission/admission-pipeline.js";
 import { bookingServiceHandlers } from "./booking-service-handlers.js";
 import { CallRecorder, type RpcObserver } from "./call-recorder.js";
 import { EventLoopLag } from "./event-loop-lag.js";
-import { fastSerializer } from "./show-available-encoding.js";
+import { ListingCache, preEncodedSerializer } from "./listing-cache.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { defaultBurst, TRANSPORT_DEFAULTS } from "./transport-defaults.js";
 import { UnaryHandlers } from "./unary-handler.js";
+import { serverStopping, WatchStreams } from "./watch-handler.js";
 
 /**
  * The server's tunable settings. An omitted one takes its value from
@@ -35,12 +36,21 @@ export interface BookingServerSettings {
    * work; the serve command turns it on (TRANSPORT_DEFAULTS.maxEventLoopLagMs).
    */
   readonly maxEventLoopLagMs?: number;
+  /** How long the lag must stay above maxEventLoopLagMs before calls are shed (TRANSPORT_DEFAULTS). */
+  readonly overloadIntervalMs?: number;
   /** Per-principal token buckets, in calls per second; 0 turns one off. */
   readonly writeRatePerSecond?: number;
   /** Defaults to the rate rounded up (defaultBurst). */
   readonly writeBurst?: number;
   readonly readRatePerSecond?: number;
   readonly readBurst?: number;
+  /** Open WatchAvailability streams per principal; more get RESOURCE_EXHAUSTED (TOO_MANY_STREAMS). */
+  readonly maxWatchStreamsPerPrincipal?: number;
+  /** Open WatchAvailability streams over the server. */
+  readonly maxWatchStreams?: number;
+  /** HTTP/2 keepalive: ping a connection quiet this long, and drop it when the ping goes unanswered. */
+  readonly keepaliveTimeMs?: number;
+  readonly keepaliveTimeoutMs?: number;
 }
 
 /** What {@link createBookingServer} needs; main builds it from the config. */
@@ -58,14 +68,19 @@ export interface BookingServer {
   readonly grpcServer: Server;
   readonly health: HealthImplementation;
   readonly handlers: UnaryHandlers;
-  /** Calls being served right now (admitted and not yet answered). */
+  /** The encoded ShowAvailable answers (its `encodes` count is for tests). */
+  readonly listings: ListingCache;
+  /** Calls being served right now (admitted and not yet answered); watch streams are not calls in flight. */
   readonly inFlight: () => number;
+  /** WatchAvailability streams open now. */
+  readonly watchStreams: () => number;
   /** Binds `address` ("host:port"; port 0 picks one) and resolves the bound port. */
   listen(address: string): Promise<number>;
   /**
-   * Drains: health turns NOT_SERVING, new calls are refused, calls in flight
-   * may finish for up to `graceMs`, then the rest are cancelled. The core is
-   * not closed here (the caller owns it).
+   * Drains: health turns NOT_SERVING, every watch stream ends with
+   * UNAVAILABLE (SHUTTING_DOWN) so that its client resumes elsewhere, new
+   * calls are refused, calls in flight may finish for up to `graceMs`, then
+   * the rest are cancelled. The core is not closed here (the caller owns it).
    */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -81,6 +96,15 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   const grpcServer = new Server({
     "grpc.max_receive_message_length": options.maxReceiveBytes ?? TRANSPORT_DEFAULTS.maxReceiveBytes,
     "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? TRANSPORT_DEFAULTS.maxConcurrentStreams,
+    // Dead peers are noticed by pings, not only by TCP: a watcher whose
+    // client vanished would otherwise hold its stream and watcher for hours.
+    "grpc.keepalive_time_ms": options.keepaliveTimeMs ?? TRANSPORT_DEFAULTS.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs ?? TRANSPORT_DEFAULTS.keepaliveTimeoutMs,
+    // The server's pings go to idle connections too (a watch with no change
+    // for minutes is idle). grpc-js 1.14's server pings regardless and does
+    // not police clients' pings; the option states the intent for servers
+    // that read it.
+    "grpc.keepalive_permit_without_calls": 1,
   });
   const maxEventLoopLagMs = options.maxEventLoopLagMs ?? 0;
   const eventLoopLag = maxEventLoopLagMs > 0 ? new EventLoopLag() : undefined;
@@ -89,19 +113,25 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     allowedPrincipals: options.allowedPrincipals,
     eventLoopLag,
     maxEventLoopLagMs,
+    overloadIntervalMs: options.overloadIntervalMs ?? TRANSPORT_DEFAULTS.overloadIntervalMs,
     maxInFlight: options.maxInFlight ?? TRANSPORT_DEFAULTS.maxInFlight,
     writeBuckets: buckets(options.writeRatePerSecond, options.writeBurst),
     readBuckets: buckets(options.readRatePerSecond, options.readBurst),
+    maxWatchStreamsPerPrincipal: options.maxWatchStreamsPerPrincipal ?? TRANSPORT_DEFAULTS.maxWatchStreamsPerPrincipal,
+    maxWatchStreams: options.maxWatchStreams ?? TRANSPORT_DEFAULTS.maxWatchStreams,
   });
-  const handlers = new UnaryHandlers({
-    admission: admission.pipeline,
-    recorder: new CallRecorder(options.logger, options.observer),
-  });
-  const fastShowAvailable = fastSerializer(ShowAvailableResponseSchema);
+  const recorder = new CallRecorder(options.logger, options.observer);
+  const handlers = new UnaryHandlers({ admission: admission.pipeline, recorder });
+  const watches = new WatchStreams({ core: options.core, admission: admission.watchPipeline, recorder });
+  const listings = new ListingCache(options.core);
+  const generic = grpcServiceDefinition(BookingService);
+  const encodeShowAvailable = generic["showAvailable"]?.responseSerialize;
+  if (encodeShowAvailable === undefined) throw new TypeError("BookingService has no ShowAvailable method");
+  // ShowAvailable answers with bytes the listing cache encoded (a Buffer passes through).
   const definition = grpcServiceDefinition(BookingService, {
-    responseSerializers: fastShowAvailable === undefined ? {} : { showAvailable: fastShowAvailable },
+    responseSerializers: { showAvailable: preEncodedSerializer(encodeShowAvailable) },
   });
-  grpcServer.addService(tolerantDeserializers(definition), bookingServiceHandlers(options.core, handlers));
+  grpcServer.addService(tolerantDeserializers(definition), bookingServiceHandlers(options.core, handlers, { listings, watches }));
   const health = new HealthImplementation({ "": "NOT_SERVING", [BOOKING_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(grpcServer);
   options.registerExtras?.(grpcServer);
@@ -110,7 +140,9 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     grpcServer,
     health,
     handlers,
+    listings,
     inFlight: () => admission.inFlight.inFlight,
+    watchStreams: () => admission.watchStreams.open,
     listen: (address) =>
       new Promise<number>((resolve, reject) => {
         grpcServer.bindAsync(address, options.credentials, (error, port) => {
@@ -128,6 +160,8 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       health.setStatus("", "NOT_SERVING");
       health.setStatus(BOOKING_SERVICE_NAME, "NOT_SERVING");
       eventLoopLag?.stop();
+      // Before waiting for calls: a watch never ends by itself.
+      watches.endAll(serverStopping());
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           grpcServer.forceShutdown();

@@ -33,16 +33,16 @@ import {
   type ResizeShowResponse,
   BookSeatsResponseSchema,
   CancelSeatsResponseSchema,
-  ShowAvailableResponseSchema,
   type BookSeatsRequest,
   type BookSeatsResponse,
   type CancelSeatsRequest,
   type CancelSeatsResponse,
   type ShowAvailableRequest,
-  type ShowAvailableResponse,
 } from "../../gen/booking/v1/booking_pb.js";
 import type { BookingCore } from "../core/booking-core.js";
+import type { ListingCache } from "./listing-cache.js";
 import type { UnaryHandlers } from "./unary-handler.js";
+import type { WatchStreams } from "./watch-handler.js";
 import { durationMs, holdMessage, showMessage } from "./wire-translation.js";
 
 /** The core's view of a call: who, and until when. */
@@ -50,12 +50,21 @@ function callContext(context: { readonly principal: string; readonly deadline: n
   return { principal: context.principal, deadline: context.deadline };
 }
 
+/** The parts of the service that keep state across calls. */
+export interface ServiceParts {
+  /** Encoded ShowAvailable answers, reused while a show's version stands. */
+  readonly listings: ListingCache;
+  /** The WatchAvailability streams. */
+  readonly watches: WatchStreams;
+}
+
 /**
  * The BookingService methods: translate generated messages to core calls and
  * core results back to messages. All policy lives in the core; all admission
- * and error mapping in {@link UnaryHandlers}.
+ * and error mapping in {@link UnaryHandlers} (and, for the one stream,
+ * {@link WatchStreams}).
  */
-export function bookingServiceHandlers(core: BookingCore, handlers: UnaryHandlers): UntypedServiceImplementation {
+export function bookingServiceHandlers(core: BookingCore, handlers: UnaryHandlers, parts: ServiceParts): UntypedServiceImplementation {
   return {
     bookSeats: handlers.handler<BookSeatsRequest, BookSeatsResponse>("BookSeats", "write", async (request, context) => {
       const change = await core.book(
@@ -84,20 +93,11 @@ export function bookingServiceHandlers(core: BookingCore, handlers: UnaryHandler
         });
       },
     ),
-    showAvailable: handlers.handler<ShowAvailableRequest, ShowAvailableResponse>(
-      "ShowAvailable",
-      "read",
-      async (request) => {
-        const snapshot = await core.available(request.showId);
-        return create(ShowAvailableResponseSchema, {
-          showId: snapshot.showId,
-          totalSeats: snapshot.totalSeats,
-          bookedCount: snapshot.bookedCount,
-          heldCount: snapshot.heldCount,
-          availableSeats: [...snapshot.available],
-        });
-      },
+    // The answer is the encoded ShowAvailableResponse (see ListingCache).
+    showAvailable: handlers.handler<ShowAvailableRequest, Buffer>("ShowAvailable", "read", (request) =>
+      parts.listings.listing(request.showId, request.form),
     ),
+    watchAvailability: parts.watches.handler,
     createShow: handlers.handler<CreateShowRequest, CreateShowResponse>("CreateShow", "write", async (request, context) => {
       const change = await core.createShow(
         { showId: request.showId, totalSeats: request.totalSeats, displayName: request.displayName, requestId: request.requestId },

@@ -8,9 +8,17 @@ export type RejectionCause = AdmissionLimit;
 /** What the metrics layer wants to hear about calls. */
 export interface RpcObserver {
   callStarted(method: string): void;
+  /** A unary call ended, or a stream when there is no `streamFinished`. */
   callFinished(method: string, code: status, seconds: number): void;
   callRejected(method: string, cause: RejectionCause): void;
+  /** A server stream ended after `seconds` (kept apart: a stream's life is no call latency). */
+  streamFinished?(method: string, code: status, seconds: number): void;
+  /** A watch stream wrote `count` changes to its client. */
+  changesSent?(count: number): void;
 }
+
+/** Whether a call answers once or streams. */
+export type CallShape = "unary" | "stream";
 
 /**
  * Logging and metrics around every call: one log line and one
@@ -27,8 +35,13 @@ export class CallRecorder {
   }
 
   /** Starts the clock of one call. */
-  begin(method: string, correlationId: string): CallRecord {
-    return new CallRecord(this.#logger, this.#observer, method, correlationId);
+  begin(method: string, correlationId: string, shape: CallShape = "unary"): CallRecord {
+    return new CallRecord(this.#logger, this.#observer, method, correlationId, shape);
+  }
+
+  /** The observer, for what only a stream reports (changes sent). */
+  get observer(): RpcObserver | undefined {
+    return this.#observer;
   }
 }
 
@@ -40,6 +53,8 @@ export interface CallEnd {
   readonly refusedBy?: RefusalLimit | undefined;
   /** An unexpected error: it is logged with its stack at level error. */
   readonly error?: unknown;
+  /** Extra fields of the log line (a stream's changes_sent). */
+  readonly fields?: Readonly<Record<string, number | string>>;
 }
 
 /** The record of one call: its start time, method and correlation id. */
@@ -48,13 +63,15 @@ export class CallRecord {
   readonly #observer: RpcObserver | undefined;
   readonly #method: string;
   readonly #correlationId: string;
+  readonly #shape: CallShape;
   readonly #started = performance.now();
 
-  constructor(logger: Logger, observer: RpcObserver | undefined, method: string, correlationId: string) {
+  constructor(logger: Logger, observer: RpcObserver | undefined, method: string, correlationId: string, shape: CallShape = "unary") {
     this.#logger = logger;
     this.#observer = observer;
     this.#method = method;
     this.#correlationId = correlationId;
+    this.#shape = shape;
   }
 
   /** Admission turned the call away. */
@@ -71,7 +88,8 @@ export class CallRecord {
   /** The call ended with `code`: reports it to metrics and writes its log line. */
   finished(code: status, end: CallEnd): void {
     const seconds = (performance.now() - this.#started) / 1000;
-    this.#observer?.callFinished(this.#method, code, seconds);
+    if (this.#shape === "stream" && this.#observer?.streamFinished !== undefined) this.#observer.streamFinished(this.#method, code, seconds);
+    else this.#observer?.callFinished(this.#method, code, seconds);
     const line = {
       method: this.#method,
       principal: end.principal ?? null,
@@ -81,6 +99,7 @@ export class CallRecord {
       // The same value under its older name: log queries and tests match on it.
       request_id: this.#correlationId,
       ...(end.refusedBy === undefined ? {} : { refused_by: end.refusedBy }),
+      ...end.fields,
     };
     if (end.error !== undefined) this.#logger.error({ ...line, err: end.error }, "rpc failed unexpectedly");
     else this.#logger.info(line, "rpc");

@@ -51,7 +51,32 @@ export type WireStatus = Partial<ServiceError> & { code: status; details: string
  */
 export function toWireStatus(error: unknown): WireStatus {
   if (isBookingFailure(error)) return bookingErrorStatus(error);
+  if (isStatusError(error)) return error.status;
   return richStatus(status.INTERNAL, "internal error; the server logged the cause", []);
+}
+
+/**
+ * An error the gRPC layer raises on purpose with the exact status to send:
+ * for example the one that ends every watch stream when the server shuts
+ * down. {@link toWireStatus} sends its status as it is.
+ */
+export class StatusError extends Error {
+  override readonly name = "StatusError";
+  readonly status: WireStatus;
+
+  constructor(wire: WireStatus) {
+    super(wire.details);
+    this.status = wire;
+  }
+}
+
+/** True for a {@link StatusError}, also one from another copy of this module (checks the shape). */
+export function isStatusError(error: unknown): error is StatusError {
+  return (
+    error instanceof Error &&
+    error.name === "StatusError" &&
+    typeof (error as { status?: { code?: unknown } }).status?.code === "number"
+  );
 }
 
 /** A status with google.rpc details, for errors raised in the gRPC layer itself. */

@@ -4,7 +4,7 @@
  * them from here.
  */
 export const TRANSPORT_DEFAULTS = {
-  /** Calls served at once; more are refused (in_flight). */
+  /** Calls served at once; more are refused (in_flight). Watch streams do not count. */
   maxInFlight: 1024,
   /** The largest request message accepted, in bytes. */
   maxReceiveBytes: 65536,
@@ -16,9 +16,29 @@ export const TRANSPORT_DEFAULTS = {
    * servers inside test processes are not disturbed by their host's work.
    */
   maxEventLoopLagMs: 100,
+  /**
+   * How long the event loop's lag must stay above maxEventLoopLagMs before
+   * calls are shed: 1 s. A burst that the server works off within a second
+   * is served, not refused (admission/event-loop-lag-step.ts).
+   */
+  overloadIntervalMs: 1000,
   /** Per-principal calls per second; 0 = no limit. */
   writeRatePerSecond: 0,
   readRatePerSecond: 0,
+  /** WatchAvailability streams one principal may have open at once (TOO_MANY_STREAMS past it). */
+  maxWatchStreamsPerPrincipal: 16,
+  /** WatchAvailability streams the server holds open at once, over all principals. */
+  maxWatchStreams: 10_000,
+  /**
+   * The server pings each connection after this long without a frame from
+   * the peer, so a watcher whose client vanished (no FIN, no RST) is noticed
+   * and its stream closed: 30 s.
+   */
+  keepaliveTimeMs: 30_000,
+  /** A ping unanswered for this long closes the connection and its calls: 10 s. */
+  keepaliveTimeoutMs: 10_000,
+  /** Encoded ShowAvailable answers kept, one per (show, form): the most recently used win. */
+  listingCacheEntries: 64,
 } as const;
 
 /** The burst of a rate limit given without one: the rate rounded up, at least 1. */

@@ -1,4 +1,6 @@
+import type { LagSource } from "../event-loop-lag.js";
 import type { TokenBuckets } from "../token-buckets.js";
+import { TRANSPORT_DEFAULTS } from "../transport-defaults.js";
 import type { AdmissionCall, AdmissionStep, MethodKind, Refusal } from "./admission-step.js";
 import { AllowListStep } from "./allow-list-step.js";
 import { EventLoopLagStep } from "./event-loop-lag-step.js";
@@ -6,6 +8,7 @@ import { IdentityStep, type PeerCall } from "./identity-step.js";
 import { InFlightStep } from "./in-flight-step.js";
 import { MalformedRequestStep } from "./malformed-request-step.js";
 import { RateLimitStep } from "./rate-limit-step.js";
+import { WatchStreamStep } from "./watch-stream-step.js";
 
 /** The outcome of admission: a call to serve (and release once it ends), or a refusal. */
 export type Admission =
@@ -73,36 +76,56 @@ export interface AdmissionSettings {
   readonly insecure: boolean;
   /** When set, only these principals may call. */
   readonly allowedPrincipals: Iterable<string> | undefined;
-  /** The event loop's lag now; calls are refused while it exceeds maxEventLoopLagMs (0 = off). */
-  readonly eventLoopLag: { readonly lagMs: number } | undefined;
+  /** The event loop's lag; calls are refused once it stays above maxEventLoopLagMs (0 = off) for overloadIntervalMs. */
+  readonly eventLoopLag: LagSource | undefined;
   readonly maxEventLoopLagMs: number;
+  /** Default: TRANSPORT_DEFAULTS. */
+  readonly overloadIntervalMs?: number;
   readonly maxInFlight: number;
   readonly writeBuckets: TokenBuckets | undefined;
   readonly readBuckets: TokenBuckets | undefined;
+  /** WatchAvailability streams per principal, and over the server (default: TRANSPORT_DEFAULTS). */
+  readonly maxWatchStreamsPerPrincipal?: number;
+  readonly maxWatchStreams?: number;
 }
 
-/** The standard pipeline, and its in-flight step (for the in-flight gauge). */
+/** The standard pipelines, and the steps whose counts metrics and tests read. */
 export interface StandardAdmission {
+  /** For unary calls. */
   readonly pipeline: AdmissionPipeline;
+  /** For WatchAvailability streams. */
+  readonly watchPipeline: AdmissionPipeline;
   readonly inFlight: InFlightStep;
+  readonly watchStreams: WatchStreamStep;
 }
 
 /**
  * The service's admission, in its stated order: identity → allow-list →
- * event-loop lag → in-flight bound → rate limit → malformed request. Cheap
+ * event-loop lag → in-flight bound (streams: the stream caps) → rate limit →
+ * malformed request. Cheap
  * checks that need no budget come first; a call over a limit hears about
  * the limit whatever it sent; the rate limit is charged only for calls that
  * had a slot. To add a step, write an {@link AdmissionStep} in its own file
  * and put it into this list where it belongs.
  */
 export function standardAdmission(settings: AdmissionSettings): StandardAdmission {
+  const identity = new IdentityStep({ insecure: settings.insecure });
+  const allowList = new AllowListStep(settings.allowedPrincipals);
+  const lag = new EventLoopLagStep(settings.eventLoopLag, {
+    targetMs: settings.maxEventLoopLagMs,
+    intervalMs: settings.overloadIntervalMs ?? TRANSPORT_DEFAULTS.overloadIntervalMs,
+  });
+  const rateLimit = new RateLimitStep({ write: settings.writeBuckets, read: settings.readBuckets });
+  const malformed = new MalformedRequestStep();
   const inFlight = new InFlightStep(settings.maxInFlight);
-  const pipeline = new AdmissionPipeline(new IdentityStep({ insecure: settings.insecure }), [
-    new AllowListStep(settings.allowedPrincipals),
-    new EventLoopLagStep(settings.eventLoopLag, settings.maxEventLoopLagMs),
-    inFlight,
-    new RateLimitStep({ write: settings.writeBuckets, read: settings.readBuckets }),
-    new MalformedRequestStep(),
-  ]);
-  return { pipeline, inFlight };
+  const watchStreams = new WatchStreamStep({
+    perPrincipal: settings.maxWatchStreamsPerPrincipal ?? TRANSPORT_DEFAULTS.maxWatchStreamsPerPrincipal,
+    total: settings.maxWatchStreams ?? TRANSPORT_DEFAULTS.maxWatchStreams,
+  });
+  const pipeline = new AdmissionPipeline(identity, [allowList, lag, inFlight, rateLimit, malformed]);
+  // A stream is admitted like a read, except that the stream caps stand in
+  // for the in-flight bound: a watch is long-lived, and a slot held for its
+  // life would let watchers crowd out short calls (watch-stream-step.ts).
+  const watchPipeline = new AdmissionPipeline(identity, [allowList, lag, watchStreams, rateLimit, malformed]);
+  return { pipeline, watchPipeline, inFlight, watchStreams };
 }

@@ -8,7 +8,7 @@ export type MethodKind = "read" | "write";
  * counts them under (`cause`) and that a refusal's log line gives as
  * `refused_by`.
  */
-export type AdmissionLimit = "unauthenticated" | "not_allowed" | "event_loop_lag" | "in_flight" | "rate_limit";
+export type AdmissionLimit = "unauthenticated" | "not_allowed" | "event_loop_lag" | "in_flight" | "watch_streams" | "rate_limit";
 
 /**
  * Every limit that can turn a call away: the admission limits, and "queue",
@@ -28,9 +28,9 @@ export interface Refusal {
 }
 
 /**
- * What the steps after identity know about a call. Built from a unary call
- * today; a server-streaming call has the same facts (one request message),
- * so the same steps admit it.
+ * What the steps after identity know about a call. A unary call and a
+ * server-streaming call have the same facts (one request message), so the
+ * same steps admit both.
  */
 export interface AdmissionCall {
   /** The RPC's name, e.g. "BookSeats". */
