@@ -55,6 +55,12 @@ export interface SeatCommandLocks {
  * transaction's now() in epoch ms, which the function decided with too. The
  * function changes a command's seats only when those rules allow it; if the
  * two ever disagree, the batch fails rather than commit.
+ *
+ * Each applied command adds its changes to `changes`: the lapsed holds it
+ * ended ("hold-ended", each whole, in hold id order), then its own
+ * ("booked", "held" or "released"). A sale in a show whose row the batch has
+ * not locked is noted, so that the version step checks the show is still
+ * open.
  */
 export async function runSeatCommands(
   client: PoolClient,
