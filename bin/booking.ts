@@ -19,7 +19,17 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const code = await runCli(
   process.argv.slice(2),
-  { env: process.env, stdout: process.stdout, stderr: process.stderr },
+  {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // Only `watch` asks: every other command keeps Node's default Ctrl-C.
+    interrupt: () => {
+      const controller = new AbortController();
+      process.once("SIGINT", () => controller.abort());
+      return controller.signal;
+    },
+  },
   {
     serve: async (argv) => (await import("../src/main.js")).runServeCommand([...argv]),
     certs: async (argv) => (await import("../src/pki/dev-pki.js")).runCertsCommand([...argv]),

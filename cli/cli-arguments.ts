@@ -32,7 +32,9 @@ export type CliOperation =
   | { readonly kind: "shows" }
   | { readonly kind: "shows create"; readonly showId: string; readonly totalSeats: number; readonly displayName: string }
   | { readonly kind: "shows close"; readonly showId: string }
-  | { readonly kind: "shows resize"; readonly showId: string; readonly totalSeats: number };
+  | { readonly kind: "shows resize"; readonly showId: string; readonly totalSeats: number }
+  /** Streams the show's changes until interrupted. */
+  | { readonly kind: "watch" };
 
 /** Where and as whom the client connects. Paths are as given (relative to the working directory). */
 export interface CliConnection {
@@ -78,8 +80,8 @@ const optionSpec = {
 } as const;
 
 /** Commands that run alone, with their own arguments. */
-const SOLO_COMMANDS = new Set(["hold", "extend", "confirm", "release", "hold-info", "shows"]);
-type SoloCommand = "hold" | "extend" | "confirm" | "release" | "hold-info" | "shows";
+const SOLO_COMMANDS = new Set(["hold", "extend", "confirm", "release", "hold-info", "shows", "watch"]);
+type SoloCommand = "hold" | "extend" | "confirm" | "release" | "hold-info" | "shows" | "watch";
 /** Commands whose first argument is a hold id, which may start with a dash. */
 const HOLD_ID_COMMANDS: ReadonlySet<string> = new Set(["extend", "confirm", "release", "hold-info"]);
 
@@ -188,7 +190,7 @@ export function parseCliArguments(
   };
 }
 
-type OptionValues = Partial<Record<"ttl" | "name" | "show-id", string>>;
+type OptionValues = Partial<Record<"ttl" | "name" | "show-id" | "deadline" | "request-id", string>>;
 
 function soloOperation(command: SoloCommand, args: readonly string[], values: OptionValues): CliOperation {
   switch (command) {
@@ -202,6 +204,9 @@ function soloOperation(command: SoloCommand, args: readonly string[], values: Op
       return { kind: command, holdId: holdId(command, args) };
     case "shows":
       return showsOperation(args, values);
+    case "watch":
+      if (args.length > 0) throw new UsageError(`watch takes no arguments (got "${args.join(" ")}"); choose the show with --show-id`);
+      return { kind: "watch" };
   }
 }
 
@@ -236,7 +241,12 @@ function checkFlagsApply(operations: readonly CliOperation[], values: OptionValu
   };
   only("ttl", ["hold", "extend"]);
   only("name", ["shows create"]);
-  only("show-id", ["book", "cancel", "show", "hold"]);
+  only("show-id", ["book", "cancel", "show", "hold", "watch"]);
+  // A watch runs until interrupted and writes nothing.
+  if (kinds.has("watch")) {
+    if (values.deadline !== undefined) throw new UsageError("--deadline does not apply to watch, which runs until interrupted (Ctrl-C)");
+    if (values["request-id"] !== undefined) throw new UsageError("--request-id does not apply to watch, which writes nothing");
+  }
 }
 
 function seats(command: string, tokens: readonly string[]): number[] {

@@ -12,12 +12,19 @@ import {
 } from "./cli-output.js";
 import { ClientCredentialsError, readPem } from "../client/index.js";
 import { runOperation } from "./cli-operations.js";
+import { runWatch } from "./cli-watch.js";
 
 /** Where the CLI reads its environment and writes its output. */
 export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly stdout: { write(text: string): unknown };
   readonly stderr: { write(text: string): unknown };
+  /**
+   * For commands that run until Ctrl-C (watch): returns a signal aborted on
+   * SIGINT. The entry point installs its handler only when this is called,
+   * so every other command keeps the default Ctrl-C behaviour.
+   */
+  readonly interrupt?: (() => AbortSignal) | undefined;
 }
 
 /**
@@ -87,6 +94,13 @@ async function runOperations(command: Extract<CliCommand, { kind: "client" }>, i
 
   const context = { address: connection.address, deadlineMs: command.deadlineMs ?? DEFAULT_DEADLINE_MS };
   try {
+    if (command.operations[0]?.kind === "watch") {
+      return await runWatch(
+        client,
+        { ...context, showId: command.showId, json },
+        { stdout: io.stdout, stderr: io.stderr, interrupt: io.interrupt?.() },
+      );
+    }
     for (const operation of command.operations) {
       let result: OperationResult;
       try {

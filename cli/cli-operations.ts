@@ -47,5 +47,7 @@ export async function runOperation(client: BookingClient, operation: CliOperatio
       const { showId: id, totalSeats } = operation;
       return { operation: "shows resize", response: await client.resizeShow({ showId: id, totalSeats }, write) };
     }
+    case "watch":
+      throw new TypeError("watch streams until interrupted; runWatch runs it, not runOperation");
   }
 }

@@ -126,7 +126,7 @@ function missing(field: string): never {
  * or with `json` a single-line `{"error":{...}}`.
  */
 export function formatFailure(
-  operation: OperationResult["operation"],
+  operation: OperationResult["operation"] | "watch",
   error: BookingError,
   context: { readonly address: string; readonly deadlineMs: number },
   json: boolean,

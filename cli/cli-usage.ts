@@ -16,6 +16,8 @@ commands:
   shows create ID SEATS [--name TEXT]   open a show with SEATS seats (admin)
   shows close ID        stop sales of a show; cancels still work (admin)
   shows resize ID SEATS change a show's number of seats (admin)
+  watch                 print the show's seats, then a line per change as it happens, until Ctrl-C;
+                        resumes by itself after a dropped connection or a server restart
   serve [options]       run the server (see booking serve --help)
   certs [options]       write a development PKI (see booking certs --help)
   help                  print this help
@@ -33,13 +35,14 @@ options (each also read from the environment variable shown):
   --cert FILE           BOOKING_CERT       default DIR/alice.crt
   --key FILE            BOOKING_KEY        default DIR/alice.key
   --as NAME             use DIR/NAME.crt and DIR/NAME.key (e.g. --as bob, --as admin)
-  --show-id ID          the show of book, cancel, show and hold (default: the server's default show)
+  --show-id ID          the show of book, cancel, show, hold and watch (default: the server's default show)
   --ttl DURATION        how long hold and extend keep the seats, e.g. 90s, 10m, 1h30m, 1500ms
                         (default and maximum: the server's)
   --name TEXT           the display name of shows create
   --request-id ID       idempotency key of a single write (default: a fresh UUID)
   --deadline MS         give up after MS milliseconds, retries included (default 5000)
-  --json                print one JSON object per operation (errors: one JSON line on stderr)
+  --json                print one JSON object per operation, or per change for watch
+                        (errors and watch's reconnect notices: one JSON line on stderr)
   -h, --help            print this help
 
 exit codes: 0 done; 1 the service refused or failed the request;
