@@ -88,8 +88,10 @@ export async function readChangesSince(db: ClientBase | Pool, showId: string, af
   });
   const first = result.rows[0];
   if (first === undefined) return { kind: "unknown-show" };
-  if (afterVersion >= first.latest) return { kind: "changes", changes: [] };
   const oldestVersion = first.oldest ?? first.latest + 1;
+  // A version the show never reached (a client of a database since reset) matches nothing here.
+  if (afterVersion > first.latest) return { kind: "too-old", oldestVersion };
+  if (afterVersion === first.latest) return { kind: "changes", changes: [] };
   if (afterVersion + 1 < oldestVersion) return { kind: "too-old", oldestVersion };
   const changes: ShowChange[] = [];
   for (const row of result.rows) {
