@@ -1,11 +1,13 @@
 import { DEV_ADMIN_PRINCIPAL } from "../wire/wire-constants.js";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import type { ChangeLogRetention } from "./core/show-changes.js";
 import type { ShowDefinition } from "./core/seat-store.js";
 import type { BookingServerSettings } from "./transport/booking-server.js";
 import { defaultBurst, SERVER_DEFAULTS as DEFAULTS } from "./server-defaults.js";
 import { DEFAULT_SQLITE_PATH } from "./stores/open-store.js";
 import { isLoopbackHost } from "./dashboard/loopback-host.js";
+import { CORE_DEFAULTS, MIN_HOLD_TTL_MS } from "./core/core-defaults.js";
 
 /** The development admin principal, trusted only with the development PKI. */
 export { DEV_ADMIN_PRINCIPAL };
@@ -46,6 +48,21 @@ export interface ServerConfig extends Required<BookingServerSettings> {
   /** How long SIGTERM waits for calls in flight before cancelling them. */
   readonly shutdownGraceMs: number;
   readonly postgresPoolSize: number;
+  /** The most seats a show created or resized at run time may have. */
+  readonly maxSeatsPerShow: number;
+  /** A hold's TTL when the request names none: 10 minutes, or the maximum TTL when that is less. */
+  readonly defaultHoldTtlMs: number;
+  /** The longest TTL a hold or an extension may ask for. */
+  readonly maxHoldTtlMs: number;
+  /** No extension moves a hold's expiry past its creation plus this. */
+  readonly maxHoldLifetimeMs: number;
+  readonly maxHoldsPerPrincipal: number;
+  /** How much of each show's change log the store keeps (how far back a watch can resume). */
+  readonly changeLog: ChangeLogRetention;
+  /** Changes a watcher may have waiting before it is ended as SLOW_CONSUMER. */
+  readonly watchMaxBacklog: number;
+  /** How often the expiry sweeper runs; 0 = never (expiry is still decided per request). */
+  readonly holdSweepIntervalMs: number;
 }
 
 /** A bad flag or variable: the message names it. */
@@ -73,6 +90,18 @@ Every option also reads an environment variable (shown); flags win.
   --log-level LEVEL             BOOKING_LOG_LEVEL     default ${DEFAULTS.logLevel}
   --request-id-retention-hours  BOOKING_REQUEST_ID_RETENTION_HOURS  default ${DEFAULTS.requestIdRetentionHours}
   --max-seats-per-request N     BOOKING_MAX_SEATS_PER_REQUEST       default ${DEFAULTS.maxSeatsPerRequest}
+  --max-seats-per-show N        BOOKING_MAX_SEATS_PER_SHOW          default ${DEFAULTS.maxSeatsPerShow}
+  --max-hold-ttl DURATION       BOOKING_MAX_HOLD_TTL                default ${formatDuration(DEFAULTS.maxHoldTtlMs)}
+  --max-hold-lifetime DURATION  BOOKING_MAX_HOLD_LIFETIME           default ${formatDuration(DEFAULTS.maxHoldLifetimeMs)}
+  --max-holds-per-principal N   BOOKING_MAX_HOLDS_PER_PRINCIPAL     default ${DEFAULTS.maxHoldsPerPrincipal}
+  --hold-sweep-interval-ms N    BOOKING_HOLD_SWEEP_INTERVAL_MS      default ${DEFAULTS.holdSweepIntervalMs} (0 = off)
+  --change-log-max-versions N   BOOKING_CHANGE_LOG_MAX_VERSIONS     default ${DEFAULTS.changeLogMaxVersions} per show
+  --change-log-max-age DURATION BOOKING_CHANGE_LOG_MAX_AGE          default ${formatDuration(DEFAULTS.changeLogMaxAgeMs)}
+  --watch-max-backlog N         BOOKING_WATCH_MAX_BACKLOG           default ${DEFAULTS.watchMaxBacklog} changes (then SLOW_CONSUMER)
+  --max-watch-streams-per-principal N  BOOKING_MAX_WATCH_STREAMS_PER_PRINCIPAL  default ${DEFAULTS.maxWatchStreamsPerPrincipal}
+  --max-watch-streams N         BOOKING_MAX_WATCH_STREAMS           default ${DEFAULTS.maxWatchStreams}
+  --keepalive-time-ms N         BOOKING_KEEPALIVE_TIME_MS           default ${DEFAULTS.keepaliveTimeMs}
+  --keepalive-timeout-ms N      BOOKING_KEEPALIVE_TIMEOUT_MS        default ${DEFAULTS.keepaliveTimeoutMs}
   --max-in-flight N             BOOKING_MAX_IN_FLIGHT               default ${DEFAULTS.maxInFlight}
   --max-queued N                BOOKING_MAX_QUEUED                  default ${DEFAULTS.maxQueuedChanges}
   --max-receive-bytes N         BOOKING_MAX_RECEIVE_BYTES           default ${DEFAULTS.maxReceiveBytes}
@@ -103,6 +132,18 @@ const options = {
   "log-level": { type: "string", env: "BOOKING_LOG_LEVEL" },
   "request-id-retention-hours": { type: "string", env: "BOOKING_REQUEST_ID_RETENTION_HOURS" },
   "max-seats-per-request": { type: "string", env: "BOOKING_MAX_SEATS_PER_REQUEST" },
+  "max-seats-per-show": { type: "string", env: "BOOKING_MAX_SEATS_PER_SHOW" },
+  "max-hold-ttl": { type: "string", env: "BOOKING_MAX_HOLD_TTL" },
+  "max-hold-lifetime": { type: "string", env: "BOOKING_MAX_HOLD_LIFETIME" },
+  "max-holds-per-principal": { type: "string", env: "BOOKING_MAX_HOLDS_PER_PRINCIPAL" },
+  "hold-sweep-interval-ms": { type: "string", env: "BOOKING_HOLD_SWEEP_INTERVAL_MS" },
+  "change-log-max-versions": { type: "string", env: "BOOKING_CHANGE_LOG_MAX_VERSIONS" },
+  "change-log-max-age": { type: "string", env: "BOOKING_CHANGE_LOG_MAX_AGE" },
+  "watch-max-backlog": { type: "string", env: "BOOKING_WATCH_MAX_BACKLOG" },
+  "max-watch-streams-per-principal": { type: "string", env: "BOOKING_MAX_WATCH_STREAMS_PER_PRINCIPAL" },
+  "max-watch-streams": { type: "string", env: "BOOKING_MAX_WATCH_STREAMS" },
+  "keepalive-time-ms": { type: "string", env: "BOOKING_KEEPALIVE_TIME_MS" },
+  "keepalive-timeout-ms": { type: "string", env: "BOOKING_KEEPALIVE_TIMEOUT_MS" },
   "max-in-flight": { type: "string", env: "BOOKING_MAX_IN_FLIGHT" },
   "max-queued": { type: "string", env: "BOOKING_MAX_QUEUED" },
   "max-receive-bytes": { type: "string", env: "BOOKING_MAX_RECEIVE_BYTES" },
@@ -162,10 +203,29 @@ export function parseServerConfig(
     }
     return value;
   };
+  const duration = (name: OptionName, fallback: number, minMs: number): number => {
+    const raw = text(name);
+    if (raw === undefined || raw === "") return fallback;
+    const ms = parseDuration(raw);
+    if (ms === undefined || ms < minMs) {
+      throw new ConfigError(
+        `--${name} (${options[name].env}) must be a duration of at least ${formatDuration(minMs)} such as 90s, 15m or 1h30m, got "${raw}"`,
+      );
+    }
+    return ms;
+  };
 
+  const maxSeatsPerShow = integer("max-seats-per-show", DEFAULTS.maxSeatsPerShow, 1);
+  const maxHoldTtlMs = duration("max-hold-ttl", DEFAULTS.maxHoldTtlMs, MIN_HOLD_TTL_MS);
+  const maxHoldLifetimeMs = duration("max-hold-lifetime", DEFAULTS.maxHoldLifetimeMs, MIN_HOLD_TTL_MS);
+  if (maxHoldLifetimeMs < maxHoldTtlMs) {
+    throw new ConfigError(
+      `--max-hold-lifetime (${formatDuration(maxHoldLifetimeMs)}) must be at least --max-hold-ttl (${formatDuration(maxHoldTtlMs)})`,
+    );
+  }
   const certsDir = text("certs-dir") ?? DEFAULTS.certsDir;
   const devPki = text("ca") === undefined && text("cert") === undefined && text("key") === undefined;
-  const shows = parseShows(text("shows") ?? DEFAULTS.shows);
+  const shows = parseShows(text("shows") ?? DEFAULTS.shows, maxSeatsPerShow);
   const defaultShowId = text("default-show") ?? shows[0]?.id ?? "main";
   if (!shows.some((show) => show.id === defaultShowId)) {
     throw new ConfigError(`--default-show "${defaultShowId}" is not among --shows (${shows.map((s) => s.id).join(", ")})`);
@@ -214,6 +274,21 @@ export function parseServerConfig(
     dashboardAllowRemote,
     shutdownGraceMs: integer("shutdown-grace-ms", DEFAULTS.shutdownGraceMs, 0),
     postgresPoolSize: integer("pg-pool-size", DEFAULTS.postgresPoolSize, 1),
+    maxSeatsPerShow,
+    defaultHoldTtlMs: Math.min(CORE_DEFAULTS.defaultHoldTtlMs, maxHoldTtlMs),
+    maxHoldTtlMs,
+    maxHoldLifetimeMs,
+    maxHoldsPerPrincipal: integer("max-holds-per-principal", DEFAULTS.maxHoldsPerPrincipal, 1),
+    changeLog: {
+      maxVersions: integer("change-log-max-versions", DEFAULTS.changeLogMaxVersions, 1),
+      maxAgeMs: duration("change-log-max-age", DEFAULTS.changeLogMaxAgeMs, 1000),
+    },
+    watchMaxBacklog: integer("watch-max-backlog", DEFAULTS.watchMaxBacklog, 1),
+    holdSweepIntervalMs: integer("hold-sweep-interval-ms", DEFAULTS.holdSweepIntervalMs, 0),
+    maxWatchStreamsPerPrincipal: integer("max-watch-streams-per-principal", DEFAULTS.maxWatchStreamsPerPrincipal, 1),
+    maxWatchStreams: integer("max-watch-streams", DEFAULTS.maxWatchStreams, 1),
+    keepaliveTimeMs: integer("keepalive-time-ms", DEFAULTS.keepaliveTimeMs, 1000),
+    keepaliveTimeoutMs: integer("keepalive-timeout-ms", DEFAULTS.keepaliveTimeoutMs, 1000),
   };
 }
 
@@ -238,15 +313,15 @@ export function parseHostPort(address: string, what: string): { host: string; po
   return { host: (match[1] ?? "").replace(/^\[|\]$/g, ""), port };
 }
 
-/** "main:100,matinee:40" → shows. */
-export function parseShows(spec: string): ShowDefinition[] {
+/** "main:100,matinee:40" → shows, each of 1 to `maxSeats` seats (--max-seats-per-show). */
+export function parseShows(spec: string, maxSeats: number = DEFAULTS.maxSeatsPerShow): ShowDefinition[] {
   const shows: ShowDefinition[] = [];
   for (const entry of spec.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
     const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,63}):(\d+)$/.exec(entry);
     const total = Number(match?.[2]);
-    if (match === null || total < 1 || total > 1_000_000) {
+    if (match === null || total < 1 || total > maxSeats) {
       throw new ConfigError(
-        `--shows entry "${entry}" must be ID:SEATS (ID of letters, digits, _ . -; SEATS 1 to 1000000)`,
+        `--shows entry "${entry}" must be ID:SEATS (ID of letters, digits, _ . -; SEATS 1 to ${maxSeats}, --max-seats-per-show)`,
       );
     }
     const id = match[1] ?? "";
@@ -255,6 +330,43 @@ export function parseShows(spec: string): ShowDefinition[] {
   }
   if (shows.length === 0) throw new ConfigError("--shows must name at least one show");
   return shows;
+}
+
+const DURATION_UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/**
+ * Reads a Go-style duration (`90s`, `15m`, `1h30m`, `1500ms`; decimals
+ * allowed) as whole ms; undefined when it is not one. A bare number is
+ * refused: `--max-hold-ttl 15` could mean seconds or minutes. The CLI reads
+ * `--ttl` with the same syntax (cli/cli-duration.ts); the server may not
+ * import the CLI, so the few lines are repeated here.
+ */
+export function parseDuration(text: string): number | undefined {
+  const part = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
+  let totalMs = 0;
+  let index = 0;
+  while (index < text.length) {
+    part.lastIndex = index;
+    const match = part.exec(text);
+    if (match === null) return undefined;
+    totalMs += Number(match[1]) * DURATION_UNIT_MS[match[2] as keyof typeof DURATION_UNIT_MS];
+    index = part.lastIndex;
+  }
+  const wholeMs = Math.round(totalMs);
+  return text === "" || !Number.isSafeInteger(wholeMs) ? undefined : wholeMs;
+}
+
+/** A duration as {@link parseDuration} reads it, in the largest units that fit exactly: 15m, 2h, 1h30m, 250ms. */
+export function formatDuration(ms: number): string {
+  let rest = ms;
+  let text = "";
+  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000], ["ms", 1]] as const) {
+    if (rest >= size) {
+      text += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return text === "" ? "0s" : text;
 }
 
 function parseRate(spec: string, what: string): { rate: number; burst: number } {

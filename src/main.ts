@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { descriptorSetBytes } from "../gen/descriptor-set.js";
 import { BookingCore } from "./core/booking-core.js";
 import { ConfigError, parseHostPort, parseServerConfig, SERVE_USAGE, type ServerConfig } from "./config.js";
+import { startHoldSweeper } from "./hold-sweeper.js";
 import { serveDashboard, type DashboardServer } from "./dashboard/dashboard-server.js";
 import { createLogger } from "./logger.js";
 import { ensureDevPki } from "./pki/dev-pki.js";
@@ -60,6 +61,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   const store = await openStore(config.store, {
     requestIdRetentionMs: config.requestIdRetentionMs,
     postgresPoolSize: config.postgresPoolSize,
+    changeLog: config.changeLog,
   });
   const core = await BookingCore.open({
     store,
@@ -68,7 +70,14 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     admins: config.admins,
     maxSeatsPerRequest: config.maxSeatsPerRequest,
     maxQueuedChanges: config.maxQueuedChanges,
+    maxSeatsPerShow: config.maxSeatsPerShow,
+    defaultHoldTtlMs: config.defaultHoldTtlMs,
+    maxHoldTtlMs: config.maxHoldTtlMs,
+    maxHoldLifetimeMs: config.maxHoldLifetimeMs,
+    maxHoldsPerPrincipal: config.maxHoldsPerPrincipal,
+    feed: { maxBacklog: config.watchMaxBacklog },
   });
+  await warnAboutResizedShows(core, logger);
   const metrics = config.metricsListen === undefined ? undefined : createBookingMetrics(core);
   const server = createBookingServer({
     core,
@@ -85,6 +94,10 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     writeBurst: config.writeBurst,
     readRatePerSecond: config.readRatePerSecond,
     readBurst: config.readBurst,
+    maxWatchStreamsPerPrincipal: config.maxWatchStreamsPerPrincipal,
+    maxWatchStreams: config.maxWatchStreams,
+    keepaliveTimeMs: config.keepaliveTimeMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     registerExtras: (grpcServer) =>
       addReflectionService(grpcServer, {
         descriptorSet: descriptorSetBytes,
@@ -93,6 +106,21 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   });
 
   const port = await server.listen(config.listen);
+  const sweeper = startHoldSweeper(
+    () =>
+      core.expireLapsedHolds().then(
+        (shows) => {
+          metrics?.sweepFinished("ok");
+          return shows;
+        },
+        (error: unknown) => {
+          metrics?.sweepFinished("failed");
+          throw error;
+        },
+      ),
+    config.holdSweepIntervalMs,
+    logger,
+  );
   const { host } = parseHostPort(config.listen, "--listen");
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   let metricsServer: HttpServer | undefined;
@@ -128,15 +156,38 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
-  lifecycle.info({ signal, grace_ms: config.shutdownGraceMs }, "shutting down: draining calls in flight");
+  lifecycle.info(
+    { signal, grace_ms: config.shutdownGraceMs, watchers: server.watchStreams() },
+    "shutting down: ending watch streams (UNAVAILABLE), draining calls in flight",
+  );
+  // Stopped first, awaited after the drain: a sweep stuck on the store must not hold up the drain.
+  const sweeperStopped = sweeper.stop();
   await server.shutdown(config.shutdownGraceMs);
   await dashboard?.close();
+  await sweeperStopped;
   metricsServer?.close();
   certificates?.close();
   await core.close();
   lifecycle.info("stopped");
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   return 0;
+}
+
+/**
+ * Logs a warning for each configured show (--shows) whose stored seat count
+ * differs from the configuration: it was resized at run time, and a start
+ * leaves it as it is rather than shrink or grow it behind anyone's back.
+ */
+async function warnAboutResizedShows(core: BookingCore, logger: Logger): Promise<void> {
+  for (const configured of core.shows) {
+    const stored = await core.getShow(configured.id);
+    if (stored.totalSeats !== configured.totalSeats) {
+      logger.warn(
+        { show: configured.id, configured_seats: configured.totalSeats, stored_seats: stored.totalSeats },
+        "a show in --shows has a different seat count in the store (resized at run time); serving the stored count",
+      );
+    }
+  }
 }
 
 async function loadCertificates(config: ServerConfig, logger: Logger): Promise<ReloadingCertificates> {

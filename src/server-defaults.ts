@@ -1,4 +1,6 @@
 import { DEFAULT_ADDRESS } from "../wire/wire-constants.js";
+import { FEED_DEFAULTS } from "./core/availability-feed.js";
+import { DEFAULT_CHANGE_LOG_RETENTION } from "./core/change-log.js";
 import { CORE_DEFAULTS } from "./core/core-defaults.js";
 import { DEFAULT_REQUEST_ID_RETENTION_MS } from "./core/idempotency.js";
 import { TRANSPORT_DEFAULTS } from "./transport/transport-defaults.js";
@@ -7,8 +9,9 @@ export { defaultBurst } from "./transport/transport-defaults.js";
 
 /**
  * Every default of `booking serve`, each stated once: the core's limits come
- * from CORE_DEFAULTS, the gRPC layer's from TRANSPORT_DEFAULTS, the rest are
- * the serve command's own. `parseServerConfig` falls back to these and
+ * from CORE_DEFAULTS (the change log's from DEFAULT_CHANGE_LOG_RETENTION, the
+ * watchers' feed's from FEED_DEFAULTS), the gRPC layer's from
+ * TRANSPORT_DEFAULTS, the rest are the serve command's own. `parseServerConfig` falls back to these and
  * `booking serve --help` prints them.
  *
  * Limit: the PostgreSQL store restates its pool size of 10 as its option
@@ -25,12 +28,25 @@ export const SERVER_DEFAULTS = {
   requestIdRetentionHours: DEFAULT_REQUEST_ID_RETENTION_MS / (60 * 60 * 1000),
   maxSeatsPerRequest: CORE_DEFAULTS.maxSeatsPerRequest,
   maxQueuedChanges: CORE_DEFAULTS.maxQueuedChanges,
+  maxSeatsPerShow: CORE_DEFAULTS.maxSeatsPerShow,
+  maxHoldTtlMs: CORE_DEFAULTS.maxHoldTtlMs,
+  maxHoldLifetimeMs: CORE_DEFAULTS.maxHoldLifetimeMs,
+  maxHoldsPerPrincipal: CORE_DEFAULTS.maxHoldsPerPrincipal,
+  changeLogMaxVersions: DEFAULT_CHANGE_LOG_RETENTION.maxVersions,
+  changeLogMaxAgeMs: DEFAULT_CHANGE_LOG_RETENTION.maxAgeMs,
+  watchMaxBacklog: FEED_DEFAULTS.maxBacklog,
   maxInFlight: TRANSPORT_DEFAULTS.maxInFlight,
   maxReceiveBytes: TRANSPORT_DEFAULTS.maxReceiveBytes,
   maxConcurrentStreams: TRANSPORT_DEFAULTS.maxConcurrentStreams,
   maxEventLoopLagMs: TRANSPORT_DEFAULTS.maxEventLoopLagMs,
   writeRatePerSecond: TRANSPORT_DEFAULTS.writeRatePerSecond,
   readRatePerSecond: TRANSPORT_DEFAULTS.readRatePerSecond,
+  maxWatchStreamsPerPrincipal: TRANSPORT_DEFAULTS.maxWatchStreamsPerPrincipal,
+  maxWatchStreams: TRANSPORT_DEFAULTS.maxWatchStreams,
+  keepaliveTimeMs: TRANSPORT_DEFAULTS.keepaliveTimeMs,
+  keepaliveTimeoutMs: TRANSPORT_DEFAULTS.keepaliveTimeoutMs,
+  /** How often the expiry sweeper records lapsed holds as ended (HOLD_ENDED). */
+  holdSweepIntervalMs: 250,
   shutdownGraceMs: 10_000,
   postgresPoolSize: 10,
 } as const;

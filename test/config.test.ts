@@ -1,8 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { DEV_ADMIN_PRINCIPAL } from "../wire/wire-constants.js";
+import { FEED_DEFAULTS } from "../src/core/availability-feed.js";
+import { DEFAULT_CHANGE_LOG_RETENTION } from "../src/core/change-log.js";
+import { CORE_DEFAULTS } from "../src/core/core-defaults.js";
+import { TRANSPORT_DEFAULTS } from "../src/transport/transport-defaults.js";
 import {
   assertLoopback,
   ConfigError,
+  formatDuration,
+  parseDuration,
   parseHostPort,
   parseServerConfig,
   parseShows,
@@ -164,5 +170,93 @@ describe("SERVE_USAGE", () => {
     expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxReceiveBytes}\n`);
     expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxConcurrentStreams}\n`);
     expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.listen}\n`);
+  });
+});
+
+describe("the limits of holds, shows, the change log and watches", () => {
+  it("default to the values stated once in CORE_DEFAULTS, the change log, the feed and TRANSPORT_DEFAULTS", () => {
+    expect(parse([])).toMatchObject({
+      maxSeatsPerShow: CORE_DEFAULTS.maxSeatsPerShow,
+      defaultHoldTtlMs: CORE_DEFAULTS.defaultHoldTtlMs,
+      maxHoldTtlMs: CORE_DEFAULTS.maxHoldTtlMs,
+      maxHoldLifetimeMs: CORE_DEFAULTS.maxHoldLifetimeMs,
+      maxHoldsPerPrincipal: CORE_DEFAULTS.maxHoldsPerPrincipal,
+      changeLog: DEFAULT_CHANGE_LOG_RETENTION,
+      watchMaxBacklog: FEED_DEFAULTS.maxBacklog,
+      holdSweepIntervalMs: SERVER_DEFAULTS.holdSweepIntervalMs,
+      maxWatchStreamsPerPrincipal: TRANSPORT_DEFAULTS.maxWatchStreamsPerPrincipal,
+      maxWatchStreams: TRANSPORT_DEFAULTS.maxWatchStreams,
+      keepaliveTimeMs: TRANSPORT_DEFAULTS.keepaliveTimeMs,
+      keepaliveTimeoutMs: TRANSPORT_DEFAULTS.keepaliveTimeoutMs,
+    });
+    expect(CORE_DEFAULTS).toMatchObject({ maxSeatsPerShow: 1_000_000, maxHoldTtlMs: 15 * 60_000, maxHoldLifetimeMs: 2 * 3_600_000, maxHoldsPerPrincipal: 20 });
+    expect(SERVER_DEFAULTS).toMatchObject({ changeLogMaxVersions: 10_000, changeLogMaxAgeMs: 3_600_000, watchMaxBacklog: 10_000, holdSweepIntervalMs: 250 });
+    expect(TRANSPORT_DEFAULTS).toMatchObject({ maxWatchStreamsPerPrincipal: 16, maxWatchStreams: 10_000 });
+  });
+
+  it("reads each from its flag or variable, durations in Go's syntax", () => {
+    const config = parse(
+      [
+        "--max-seats-per-show", "5000",
+        "--max-hold-ttl", "5m",
+        "--max-hold-lifetime", "1h30m",
+        "--max-holds-per-principal", "3",
+        "--change-log-max-versions", "500",
+        "--change-log-max-age", "90s",
+        "--watch-max-backlog", "250",
+        "--hold-sweep-interval-ms", "0",
+        "--max-watch-streams-per-principal", "4",
+      ],
+      { BOOKING_MAX_WATCH_STREAMS: "40", BOOKING_KEEPALIVE_TIME_MS: "60000", BOOKING_KEEPALIVE_TIMEOUT_MS: "5000" },
+    );
+    expect(config).toMatchObject({
+      maxSeatsPerShow: 5000,
+      maxHoldTtlMs: 5 * 60_000,
+      // A hold without a TTL gets 10 minutes unless the maximum is less.
+      defaultHoldTtlMs: 5 * 60_000,
+      maxHoldLifetimeMs: 90 * 60_000,
+      maxHoldsPerPrincipal: 3,
+      changeLog: { maxVersions: 500, maxAgeMs: 90_000 },
+      watchMaxBacklog: 250,
+      holdSweepIntervalMs: 0,
+      maxWatchStreamsPerPrincipal: 4,
+      maxWatchStreams: 40,
+      keepaliveTimeMs: 60_000,
+      keepaliveTimeoutMs: 5000,
+    });
+    expect(parse(["--max-hold-ttl", "20m"]).defaultHoldTtlMs).toBe(CORE_DEFAULTS.defaultHoldTtlMs);
+  });
+
+  it("checks --shows against --max-seats-per-show", () => {
+    expect(() => parse(["--max-seats-per-show", "50", "--shows", "main:100"])).toThrow(/SEATS 1 to 50, --max-seats-per-show/);
+    expect(parse(["--max-seats-per-show", "2000000", "--shows", "big:1500000"]).shows).toEqual([{ id: "big", totalSeats: 1_500_000 }]);
+  });
+
+  it.each([
+    [["--max-hold-ttl", "15"], /--max-hold-ttl \(BOOKING_MAX_HOLD_TTL\) must be a duration/],
+    [["--max-hold-ttl", "500ms"], /at least 1s/],
+    [["--change-log-max-age", "soon"], /--change-log-max-age/],
+    [["--max-hold-ttl", "30m", "--max-hold-lifetime", "20m"], /--max-hold-lifetime \(20m\) must be at least --max-hold-ttl \(30m\)/],
+    [["--max-holds-per-principal", "0"], /--max-holds-per-principal/],
+    [["--watch-max-backlog", "0"], /--watch-max-backlog/],
+    [["--max-watch-streams", "-1"], /--max-watch-streams/],
+  ])("refuses %j with a ConfigError naming the flag", (argv, message) => {
+    expect(() => parse(argv)).toThrow(ConfigError);
+    expect(() => parse(argv)).toThrow(message);
+  });
+
+  it("prints each default in --help, durations as durations", () => {
+    expect(SERVE_USAGE).toContain("--max-hold-ttl DURATION       BOOKING_MAX_HOLD_TTL                default 15m\n");
+    expect(SERVE_USAGE).toContain("default 2h\n");
+    expect(SERVE_USAGE).toContain("--change-log-max-age DURATION BOOKING_CHANGE_LOG_MAX_AGE          default 1h\n");
+    expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxWatchStreamsPerPrincipal}\n`);
+  });
+});
+
+describe("parseDuration and formatDuration", () => {
+  it("read and write Go-style durations in whole ms", () => {
+    expect(["90s", "15m", "1h30m", "1500ms", "1.5m"].map(parseDuration)).toEqual([90_000, 900_000, 5_400_000, 1500, 90_000]);
+    expect(["", "15", "1x", "m", "1h 2m"].map(parseDuration)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect([900_000, 7_200_000, 5_400_000, 250, 0].map(formatDuration)).toEqual(["15m", "2h", "1h30m", "250ms", "0s"]);
   });
 });
