@@ -103,7 +103,7 @@ describe("parseCliArguments for holds and shows", () => {
   it("refuses options the command would ignore, and holds combined with other operations", () => {
     expect(usageError(["book", "1", "--ttl", "5m"])).toBe("--ttl applies to hold, extend, not to book");
     expect(usageError(["hold", "1", "--name", "x"])).toBe("--name applies to shows create, not to hold");
-    expect(usageError(["confirm", "abc", "--show-id", "small"])).toBe("--show-id applies to book, cancel, show, hold, not to confirm");
+    expect(usageError(["confirm", "abc", "--show-id", "small"])).toBe("--show-id applies to book, cancel, show, hold, watch, not to confirm");
     expect(usageError(["hold", "1", "--book", "2"])).toBe("hold runs alone; it cannot be combined with --book, --cancel or --show");
     expect(usageError(["--show", "hold", "1"])).toBe("hold runs alone; it cannot be combined with --book, --cancel or --show");
   });
