@@ -2,6 +2,7 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { status } from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { BookingCore } from "../core/booking-core.js";
+import type { ShowRecord } from "../core/seat-store.js";
 import type { RejectionCause, RpcObserver } from "./call-recorder.js";
 
 /** The service's Prometheus metrics and the observer that feeds them. */
@@ -10,13 +11,19 @@ export interface BookingMetrics {
   readonly observer: RpcObserver;
   /** Reports how many calls are being served; set once the server exists. */
   setInFlightSource(source: () => number): void;
+  /** Counts one run of the hold expiry sweeper. */
+  sweepFinished(outcome: "ok" | "failed"): void;
 }
+
+/** The most shows `booking_seats` reports: the configured ones, then the first shows by id up to this many. */
+export const MAX_SHOWS_IN_METRICS = 100;
 
 /**
  * Registers every metric the operations guide lists: RPCs by method and code,
- * latency, seats per show, in-flight and queued work, rejections by cause,
- * event-loop delay (from prom-client's defaults), store commit latency and
- * batch sizes.
+ * latency, seats per show (booked, held, available), in-flight and queued
+ * work, rejections by cause, holds made and ended, watchers and the changes
+ * sent to them, event-loop delay (from prom-client's defaults), store commit
+ * latency and batch sizes.
  */
 export function createBookingMetrics(core: BookingCore): BookingMetrics {
   const registry = new Registry();
@@ -59,16 +66,43 @@ export function createBookingMetrics(core: BookingCore): BookingMetrics {
   });
   const seats = new Gauge({
     name: "booking_seats",
-    help: "Seats per show and state (booked, available), read from the store at scrape time.",
+    help: `Seats per show and state (booked, held by live holds, available), read from the store at scrape time; the configured shows, then the first shows by id, at most ${MAX_SHOWS_IN_METRICS}.`,
     labelNames: ["show", "state"] as const,
     registers: [registry],
     async collect() {
-      for (const show of core.shows) {
-        const snapshot = await core.available(show.id);
-        seats.set({ show: show.id, state: "booked" }, snapshot.bookedCount);
-        seats.set({ show: show.id, state: "available" }, snapshot.totalSeats - snapshot.bookedCount);
+      // Counts only (one row per show), never the seat lists: a scrape stays cheap for big shows.
+      seats.reset();
+      for (const show of await showsToReport(core)) {
+        seats.set({ show: show.id, state: "booked" }, show.bookedCount);
+        seats.set({ show: show.id, state: "held" }, show.heldCount);
+        seats.set({ show: show.id, state: "available" }, show.totalSeats - show.bookedCount - show.heldCount);
       }
     },
+  });
+  const holds = new Counter({
+    name: "booking_holds_total",
+    help: "Holds made (created) and ended by this instance's requests (confirmed, released); replays are not counted.",
+    labelNames: ["event"] as const,
+    registers: [registry],
+  });
+  const sweeps = new Counter({
+    name: "booking_hold_expiry_sweeps_total",
+    help: "Runs of the hold expiry sweeper, which records lapsed holds as ended, by outcome (ok, failed).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: "booking_watchers",
+    help: "WatchAvailability watchers connected to this instance now.",
+    registers: [registry],
+    collect() {
+      this.set(core.watchers);
+    },
+  });
+  const changesSent = new Counter({
+    name: "booking_watch_changes_sent_total",
+    help: "Seat changes written to watch streams.",
+    registers: [registry],
   });
   const commitLatency = new Histogram({
     name: "booking_store_commit_seconds",
@@ -82,15 +116,27 @@ export function createBookingMetrics(core: BookingCore): BookingMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [registry],
   });
-  core.observeBatches(({ size, commitMs }) => {
+  const holdEvents: Partial<Record<string, "created" | "confirmed" | "released">> = {
+    hold: "created",
+    confirm: "confirmed",
+    release: "released",
+  };
+  core.observeBatches(({ size, commitMs, outcomes }) => {
     commitLatency.observe(commitMs / 1000);
     batchSize.observe(size);
+    for (const outcome of outcomes) {
+      const event = holdEvents[outcome.kind];
+      if (event !== undefined && outcome.ok && !outcome.replayed) holds.inc({ event });
+    }
   });
 
   return {
     registry,
     setInFlightSource(source) {
       inFlightSource = source;
+    },
+    sweepFinished(outcome) {
+      sweeps.inc({ outcome });
     },
     observer: {
       callStarted() {},
@@ -101,8 +147,29 @@ export function createBookingMetrics(core: BookingCore): BookingMetrics {
       callRejected(method: string, cause: RejectionCause) {
         rejections.inc({ method, cause });
       },
+      streamFinished(method: string, code: status) {
+        // Counted, but kept out of the latency histogram: a stream's life is not a call's latency.
+        calls.inc({ method, code: status[code] });
+      },
+      changesSent(count: number) {
+        changesSent.inc(count);
+      },
     },
   };
+}
+
+/** The configured shows, then the first shows by id, at most MAX_SHOWS_IN_METRICS, with their counts. */
+async function showsToReport(core: BookingCore): Promise<ShowRecord[]> {
+  const reported = new Map<string, ShowRecord>();
+  for (const show of core.shows.slice(0, MAX_SHOWS_IN_METRICS)) reported.set(show.id, await core.getShow(show.id));
+  if (reported.size < MAX_SHOWS_IN_METRICS) {
+    const page = await core.listShows({ pageSize: MAX_SHOWS_IN_METRICS, pageToken: "" });
+    for (const show of page.shows) {
+      if (reported.size >= MAX_SHOWS_IN_METRICS) break;
+      if (!reported.has(show.id)) reported.set(show.id, show);
+    }
+  }
+  return [...reported.values()];
 }
 
 /**
