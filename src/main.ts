@@ -138,6 +138,12 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     dashboard = await serveDashboard(core, { host: dashboardAt.host, port: dashboardAt.port, logger });
     lifecycle.info({ dashboard: dashboard.address }, "dashboard listening");
   }
+  // Listened for before "listening" is announced: a SIGTERM sent as soon as
+  // a script sees that line must drain, not kill the process.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
   // Tests and scripts wait for this line; it comes last and is flushed at once.
   lifecycle.info(
     {
@@ -152,10 +158,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   logger.flush();
   if (!config.insecure) printGreeting(config, address);
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once("SIGINT", () => resolve("SIGINT"));
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-  });
+  const signal = await stopSignal;
   lifecycle.info(
     { signal, grace_ms: config.shutdownGraceMs, watchers: server.watchStreams() },
     "shutting down: ending watch streams (UNAVAILABLE), draining calls in flight",

@@ -1,0 +1,96 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServerProcess } from "./support/server-process.js";
+import { writeTestPki, type WrittenTestPki } from "./support/test-pki.js";
+import { WatchTestClient } from "./support/watch-client.js";
+
+let dir: string;
+let pki: WrittenTestPki;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "booking-watch-shutdown-"));
+  pki = await writeTestPki(join(dir, "certs"));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("SIGTERM with watchers connected", () => {
+  it("ends every watch stream with UNAVAILABLE (SHUTTING_DOWN) before draining, and exits 0", async () => {
+    // A grace far beyond the test's timeout: were the drain to wait for the
+    // watchers, the process would not exit within the test.
+    const server = await startServerProcess([
+      "--listen", "127.0.0.1:0",
+      "--store", "memory",
+      "--shows", "main:50,second:10",
+      "--certs-dir", pki.paths.dir,
+      "--shutdown-grace-ms", "600000",
+    ]);
+    const [caCert, aliceCert, aliceKey] = await Promise.all([
+      readFile(pki.paths.caCert),
+      readFile(pki.paths.clients.alice.cert),
+      readFile(pki.paths.clients.alice.key),
+    ]);
+    const client = new WatchTestClient(server.address, caCert, { cert: aliceCert, key: aliceKey });
+    try {
+      const watches = [client.watch({}), client.watch({ showId: "second" })];
+      await Promise.all(watches.map((watch) => watch.next()));
+      // A resume from the show's current version starts with no message: the next change is its first.
+      const resumed = client.watch({ resumeFromVersion: 0n });
+      watches.push(resumed);
+      await client.unary("bookSeats", { seats: [1] });
+      await Promise.all([watches[0]?.next(), resumed.next()]);
+
+      server.kill("SIGTERM");
+      const ends = await Promise.all(watches.map((watch) => watch.ended));
+      for (const end of ends) {
+        expect(end).toMatchObject({ code: status.UNAVAILABLE, reason: "SHUTTING_DOWN" });
+        expect(end.details).toContain("resume elsewhere");
+      }
+      expect(await server.exited).toBe(0);
+    } finally {
+      client.close();
+    }
+    const lines = server.logLines;
+    expect(lines.find((line) => line["msg"] === "shutting down: ending watch streams (UNAVAILABLE), draining calls in flight")).toMatchObject({
+      watchers: 3,
+    });
+    expect(lines.filter((line) => line["method"] === "WatchAvailability").map((line) => line["code"])).toEqual([
+      "UNAVAILABLE",
+      "UNAVAILABLE",
+      "UNAVAILABLE",
+    ]);
+    expect(lines.some((line) => line["msg"] === "stopped")).toBe(true);
+  }, 30_000);
+});
+
+describe("a start with --shows", () => {
+  it("warns about a configured show whose stored seat count differs, and serves the stored count", async () => {
+    const args = ["--listen", "127.0.0.1:0", "--store", `sqlite:${join(dir, "shows.sqlite")}`, "--shows", "main:50", "--certs-dir", pki.paths.dir];
+    const [caCert, adminCert, adminKey] = await Promise.all([
+      readFile(pki.paths.caCert),
+      readFile(pki.paths.clients.admin.cert),
+      readFile(pki.paths.clients.admin.key),
+    ]);
+    const first = await startServerProcess(args);
+    const admin = new WatchTestClient(first.address, caCert, { cert: adminCert, key: adminKey });
+    const resized = await admin.unary("resizeShow", { showId: "main", totalSeats: 60 });
+    admin.close();
+    expect(resized.end.code).toBe(status.OK);
+    expect(first.logLines.some((line) => line["msg"]?.toString().includes("different seat count"))).toBe(false);
+    expect(await first.stop()).toBe(0);
+
+    const second = await startServerProcess(args);
+    expect(await second.stop()).toBe(0);
+    expect(second.logLines.find((line) => String(line["msg"]).includes("different seat count"))).toMatchObject({
+      level: 40,
+      show: "main",
+      configured_seats: 50,
+      stored_seats: 60,
+    });
+  }, 30_000);
+});
