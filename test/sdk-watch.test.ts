@@ -1,8 +1,26 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
-import { describe, expect, it } from "vitest";
-import { BookingError, isBookingError, SeatChangeKind, ShowState, type WatchRetryEvent, type WatchUpdate } from "../client/index.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  AvailabilityForm,
+  BookingError,
+  createBookingClient,
+  isBookingError,
+  SeatChangeKind,
+  ShowState,
+  type AvailabilityWatch,
+  type BookingClient,
+  type WatchReconnectedEvent,
+  type WatchRetryEvent,
+  type WatchUpdate,
+} from "../client/index.js";
+import { startServerProcess, type ServerProcess } from "./support/server-process.js";
+import { writeTestPki, type TestCertificate, type WrittenTestPki } from "./support/test-pki.js";
+import { startTestServer, type TestServer } from "./support/test-server.js";
 import { startWatch, type WatchRequestWire, type WatchStream } from "../client/watch-availability.js";
 import { WatchAvailabilityResponseSchema } from "../gen/booking/v1/booking_pb.js";
 
@@ -262,5 +280,238 @@ describe("watchAvailability without a server", () => {
     }
     expect(kinds).toEqual(["snapshot"]);
     expect(server.streams[1]?.cancelled).toBe(true);
+  });
+});
+
+/** Follows a watch in the background: every version it applied, and a way to wait for one. */
+function follow(watch: AvailabilityWatch) {
+  const versions: bigint[] = [];
+  const updates: WatchUpdate[] = [];
+  const waiters: { version: bigint; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  let failure: unknown;
+  const settle = () => {
+    const reached = watch.seatMap?.version;
+    for (const waiter of [...waiters]) {
+      if (failure !== undefined) waiter.reject(failure);
+      else if (reached !== undefined && reached >= waiter.version) waiter.resolve();
+      else continue;
+      waiters.splice(waiters.indexOf(waiter), 1);
+    }
+  };
+  const done = (async () => {
+    try {
+      for await (const update of watch) {
+        updates.push(update);
+        if (update.kind === "snapshot") versions.push(update.version);
+        else versions.push(...update.changes.map((change) => change.version));
+        settle();
+      }
+    } catch (error) {
+      failure = error;
+      settle();
+    }
+  })();
+  return {
+    versions,
+    updates,
+    done,
+    /** Resolves once the seat map is at `version` or later; rejects if the watch fails first. */
+    reach: (version: bigint) =>
+      new Promise<void>((resolve, reject) => {
+        waiters.push({ version, resolve, reject });
+        settle();
+      }),
+  };
+}
+
+/** The seat map equals ShowAvailable, read after the map reached the listing's version with nothing committed since. */
+async function expectMapMatchesListing(client: BookingClient, followed: ReturnType<typeof follow>, watch: AvailabilityWatch, showId: string) {
+  const listing = await client.showAvailable({ showId, form: AvailabilityForm.BOTH });
+  await followed.reach(listing.version);
+  const map = watch.seatMap!;
+  expect(map.version).toBe(listing.version);
+  expect({
+    total: map.totalSeats,
+    booked: map.bookedCount,
+    held: map.heldCount,
+    free: map.freeSeats(),
+    ranges: map.freeRanges(),
+  }).toEqual({
+    total: listing.totalSeats,
+    booked: listing.bookedCount,
+    held: listing.heldCount,
+    free: listing.availableSeats,
+    ranges: listing.freeRanges.map(({ first, last }) => ({ first, last })),
+  });
+}
+
+function expectConsecutive(versions: readonly bigint[]): void {
+  const first = versions[0] ?? 0n;
+  expect(versions).toEqual(versions.map((_, index) => first + BigInt(index)));
+}
+
+describe("watchAvailability against a server", () => {
+  let server: TestServer;
+  const clients: BookingClient[] = [];
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await server.stop();
+  });
+
+  const clientAs = (identity: TestCertificate): BookingClient => {
+    const client = createBookingClient({ address: server.address, ca: server.pki.caCert, cert: identity.cert, key: identity.key });
+    clients.push(client);
+    return client;
+  };
+
+  it("keeps a SeatMap equal to ShowAvailable at each version through books, holds, confirms, releases, cancels, resizes and a close", async () => {
+    const admin = clientAs(server.pki.clients.admin);
+    const alice = clientAs(server.pki.clients.alice);
+    const bob = clientAs(server.pki.clients.bob);
+    await admin.createShow({ showId: "watched", totalSeats: 20 });
+    const watch = alice.watchAvailability({ showId: "watched" });
+    const followed = follow(watch);
+    const check = () => expectMapMatchesListing(alice, followed, watch, "watched");
+    await check();
+
+    await alice.bookSeats({ showId: "watched", seats: [1, 2] });
+    await check();
+    const hold = await bob.holdSeats({ showId: "watched", seats: [5, 6, 7] });
+    await check();
+    await bob.bookSeats({ showId: "watched", seats: [10] });
+    await alice.cancelSeats({ showId: "watched", seats: [1] });
+    await check();
+    await bob.confirmHold({ holdId: hold.hold!.holdId });
+    await check();
+    const released = await alice.holdSeats({ showId: "watched", seats: [12, 13] });
+    await check();
+    await alice.releaseHold({ holdId: released.hold!.holdId });
+    await admin.resizeShow({ showId: "watched", totalSeats: 30 });
+    await check();
+    // Many writers at once: every seat change arrives once, in version order.
+    await Promise.all(range(14, 29).map((seat) => (seat % 2 === 0 ? alice : bob).bookSeats({ showId: "watched", seats: [seat] })));
+    await check();
+    await bob.cancelSeats({ showId: "watched", seats: [29] });
+    await admin.resizeShow({ showId: "watched", totalSeats: 28 });
+    await admin.closeShow({ showId: "watched" });
+    await check();
+
+    expect(watch.seatMap?.state).toBe("closed");
+    expect(followed.updates.filter((update) => update.kind === "snapshot")).toHaveLength(1);
+    expectConsecutive(followed.versions);
+    watch.close();
+    await followed.done;
+  });
+
+  it("cancels the stream on the server when the loop is left", async () => {
+    const alice = clientAs(server.pki.clients.alice);
+    // The previous test's watch was closed; its server side ends on the cancel.
+    await vi.waitFor(() => expect(server.core.watchers).toBe(0));
+    for await (const update of alice.watchAvailability({ showId: "small" })) {
+      expect(update.kind).toBe("snapshot");
+      expect(server.core.watchers).toBe(1);
+      break;
+    }
+    await vi.waitFor(() => expect(server.core.watchers).toBe(0));
+  });
+
+  it("throws NOT_FOUND for an unknown show at once, without retrying", async () => {
+    const alice = clientAs(server.pki.clients.alice);
+    const retries: WatchRetryEvent[] = [];
+    const error = await (async () => {
+      try {
+        for await (const _ of alice.watchAvailability({ showId: "no-such-show" }, { retry: { onRetry: (event) => retries.push(event) } })) {
+          throw new Error("expected no update");
+        }
+      } catch (caught) {
+        return caught;
+      }
+      throw new Error("expected the loop to throw");
+    })();
+    expect(error).toMatchObject({ codeName: "NOT_FOUND", reason: "SHOW_NOT_FOUND", attempts: 1 });
+    expect(retries).toEqual([]);
+  });
+
+  it("ends quietly when the client is closed", async () => {
+    const alice = clientAs(server.pki.clients.alice);
+    const watch = alice.watchAvailability({});
+    const followed = follow(watch);
+    await followed.reach(0n);
+    alice.close();
+    await followed.done;
+    expect(followed.updates.map((update) => update.kind)).toEqual(["snapshot"]);
+  });
+});
+
+describe("watchAvailability across server restarts", () => {
+  let dir: string;
+  let certs: WrittenTestPki;
+  let server: ServerProcess | undefined;
+
+  const serve = (listen: string) =>
+    startServerProcess(
+      ["--store", `sqlite:${join(dir, "booking.sqlite")}`, "--listen", listen, "--certs-dir", certs.paths.dir, "--shows", "main:100"],
+      { cwd: dir },
+    );
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "booking-sdk-watch-"));
+    certs = await writeTestPki(join(dir, "certs"));
+    server = await serve("127.0.0.1:0");
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("resumes after a shutdown and after a kill -9 from the last version applied: no gap, no duplicate, no second snapshot", async () => {
+    const first = server!;
+    const address = first.address;
+    const tls = { ca: certs.pki.caCert, cert: certs.pki.clients.alice.cert, key: certs.pki.clients.alice.key };
+    const alice = createBookingClient({ address, ...tls, retry: { maxAttempts: 20, initialBackoffMs: 20, maxBackoffMs: 200 } });
+    const retries: WatchRetryEvent[] = [];
+    const reconnected: WatchReconnectedEvent[] = [];
+    const watch = alice.watchAvailability(
+      { form: AvailabilityForm.SEATS },
+      { retry: { onRetry: (event) => retries.push(event) }, onReconnected: (event) => reconnected.push(event) },
+    );
+    const followed = follow(watch);
+    try {
+      await alice.bookSeats({ seats: [1, 2] });
+      await alice.holdSeats({ seats: [3, 4] });
+      await expectMapMatchesListing(alice, followed, watch, "main");
+      const beforeShutdown = watch.seatMap!.version;
+
+      // SIGTERM: the server ends the stream with UNAVAILABLE and stops.
+      await first.stop("SIGTERM");
+      server = await serve(address);
+      await alice.bookSeats({ seats: [5] });
+      await alice.cancelSeats({ seats: [1] });
+      await expectMapMatchesListing(alice, followed, watch, "main");
+      expect(reconnected[0]).toEqual({ address, fromVersion: beforeShutdown });
+
+      // kill -9: the connection just drops.
+      const beforeKill = watch.seatMap!.version;
+      await server.stop("SIGKILL");
+      server = await serve(address);
+      await alice.bookSeats({ seats: [6, 7, 8] });
+      await expectMapMatchesListing(alice, followed, watch, "main");
+      expect(reconnected[reconnected.length - 1]).toEqual({ address, fromVersion: beforeKill });
+
+      expect(retries.length).toBeGreaterThanOrEqual(2);
+      expect(retries.every((event) => event.error.codeName === "UNAVAILABLE")).toBe(true);
+      expect(followed.updates.filter((update) => update.kind === "snapshot")).toHaveLength(1);
+      expect(followed.updates.filter((update) => update.kind === "changes" && update.resumed).length).toBe(2);
+      expectConsecutive(followed.versions);
+    } finally {
+      alice.close();
+      await followed.done;
+    }
   });
 });
