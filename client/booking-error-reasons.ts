@@ -67,6 +67,8 @@ export const BOOKING_ERROR_REASONS = [
   "DEADLINE_EXCEEDED",
   /** UNAVAILABLE with RetryInfo: the store is unreachable; retry with the same request_id. */
   "STORE_UNAVAILABLE",
+  /** UNAVAILABLE: the server is shutting down and ended the stream; resume elsewhere (watchAvailability does). */
+  "SHUTTING_DOWN",
 ] as const;
 
 /** One of {@link BOOKING_ERROR_REASONS}: a reason the booking service sends. */
