@@ -112,6 +112,8 @@ interface WatchProcess {
 
 let dir: string;
 let server: ServerProcess;
+/** Every watch started, so that one left running by a failed test is ended with the file. */
+const watchers: ChildProcess[] = [];
 
 function environment(): Record<string, string> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("BOOKING_")));
@@ -140,6 +142,7 @@ async function bookingOk(args: readonly string[]): Promise<string> {
 /** Starts `booking watch ARGS` in `dir` against the test server. */
 function watch(args: readonly string[]): WatchProcess {
   const child = spawn(process.execPath, [CLI_PATH, "watch", ...args], { cwd: dir, env: environment(), stdio: ["ignore", "pipe", "pipe"] });
+  watchers.push(child);
   const lines = { stdout: [] as string[], stderr: [] as string[] };
   const waiters: { stream: "stdout" | "stderr"; pattern: RegExp; resolve: (match: RegExpExecArray) => void; reject: (error: Error) => void }[] = [];
   let ended = false;
@@ -201,6 +204,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const child of watchers) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   await server?.stop();
   await rm(dir, { recursive: true, force: true });
 });
