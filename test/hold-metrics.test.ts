@@ -136,3 +136,19 @@ describe("the metrics endpoint", () => {
     expect(sample(text, 'booking_hold_expiry_sweeps_total{outcome="failed"}')).toBe(1);
   });
 });
+
+describe("hold expiry metrics", () => {
+  it("counts holds the sweeper records as expired, by the store's clock", async () => {
+    const clock = { now: 2_000_000_000_000 };
+    const expiring = await BookingCore.open({ store: new MemoryStore({ now: () => clock.now }), shows: [{ id: "main", totalSeats: 10 }] });
+    const own = createBookingMetrics(expiring);
+    for (const seats of [[1], [2, 3]]) await expiring.hold({ showId: "", seats, requestId: "", ttlMs: 5_000 }, { principal: DEV_PRINCIPALS.alice });
+    expect(await expiring.expireLapsedHolds()).toBe(0);
+    clock.now += 5_000;
+    expect(await expiring.expireLapsedHolds()).toBe(1);
+    const text = await own.registry.metrics();
+    expect(sample(text, 'booking_holds_total{event="created"}')).toBe(2);
+    expect(sample(text, 'booking_holds_total{event="expired"}')).toBe(2);
+    await expiring.close();
+  });
+});

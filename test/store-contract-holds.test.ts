@@ -112,7 +112,7 @@ for (const harness of harnesses) {
       expect(await store.snapshot("main")).toMatchObject({ heldCount: 1, held: [8], bookedCount: 1 });
       expect(await store.lapsedHoldShows()).toEqual(["main"]);
       const before = (await store.snapshot("main"))?.version ?? 0;
-      expect(await store.applyBatch([{ kind: "expire-holds", showId: "main", ...who("server") }])).toEqual([{ ok: true, seats: [], replayed: false }]);
+      expect(await store.applyBatch([{ kind: "expire-holds", showId: "main", ...who("server") }])).toEqual([{ ok: true, seats: [], replayed: false, endedHolds: 1 }]);
       expect(await store.changesSince("main", before, 10)).toMatchObject({ kind: "changes", changes: [{ version: before + 1, kind: "hold-ended", seats: [8] }] });
       expect(await store.snapshot("main")).toMatchObject({ heldCount: 0, held: [], bookedCount: 1 });
       expect(await store.lapsedHoldShows()).toEqual([]);

@@ -129,6 +129,8 @@ export interface ObservedOutcome {
   readonly ok: boolean;
   readonly reason: string | undefined;
   readonly replayed: boolean;
+  /** expire-holds: holds recorded as ended. */
+  readonly endedHolds: number;
 }
 
 /** Who the server's own changes (the expiry sweeper's) are made by. */
@@ -589,6 +591,7 @@ export class BookingCore {
         ok: outcome.ok,
         reason: outcome.ok ? undefined : outcome.reason,
         replayed: outcome.replayed,
+        endedHolds: outcome.ok ? (outcome.endedHolds ?? 0) : 0,
       })),
     });
     batch.forEach((change, index) => {

@@ -188,6 +188,8 @@ export interface Applied {
   readonly hold?: HoldRecord;
   /** Show commands: the show after the change. */
   readonly show?: ShowRecord;
+  /** expire-holds: how many lapsed holds it recorded as ended. */
+  readonly endedHolds?: number;
 }
 
 /** The outcome of one command in a batch. */

@@ -293,7 +293,7 @@ export class MemoryStore implements SeatStore {
         const lapsed = [...this.#holds.values()].filter((hold) => hold.showId === show.id && hold.state === "active" && hold.expiresAt <= now);
         const changes = this.#endLapsedHolds(show, lapsed.flatMap((hold) => hold.seats));
         this.#commit(show, changes, now);
-        return { ok: true, seats: [], replayed: false };
+        return { ok: true, seats: [], replayed: false, endedHolds: changes.length };
       }
     }
   }

@@ -175,8 +175,9 @@ export async function applyShowCommand(client: ClientBase, command: ShowCommand,
       return { ...outcome, show: await requireShow(client, command.showId) };
     }
     case "expire-holds": {
-      changes.addEndedHolds(command.showId, await endLapsedHolds(client, command.showId, context.lockedLapsedHolds));
-      return { ok: true, seats: [], replayed: false };
+      const ended = await endLapsedHolds(client, command.showId, context.lockedLapsedHolds);
+      changes.addEndedHolds(command.showId, ended);
+      return { ok: true, seats: [], replayed: false, endedHolds: ended.length };
     }
   }
 }

@@ -272,8 +272,7 @@ export class SqliteStore implements SeatStore {
       case "resize-show":
         return this.#resizeShow(command, now);
       case "expire-holds":
-        this.#expireHolds(command, now);
-        return { ok: true, seats: [], replayed: false };
+        return { ok: true, seats: [], replayed: false, endedHolds: this.#expireHolds(command, now) };
     }
   }
 
@@ -393,11 +392,12 @@ export class SqliteStore implements SeatStore {
   }
 
   /** Records the end of every hold of the show recorded active but lapsed at `now`. */
-  #expireHolds(command: ExpireHoldsCommand, now: number): void {
+  #expireHolds(command: ExpireHoldsCommand, now: number): number {
     const show = this.#batch.get(command.showId);
-    if (show === undefined) return;
+    if (show === undefined) return 0;
     const lapsed = this.#sql.lapsedHoldsOf.all(command.showId, now).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     for (const [holdId, seatsJson] of lapsed) this.#endHoldWithSeats(command.showId, show, holdId, seatsJson, now);
+    return lapsed.length;
   }
 
   /** Ends holds (lapsed ones, recorded active) in hold id order, as the memory store does. */

@@ -81,7 +81,7 @@ export function createBookingMetrics(core: BookingCore): BookingMetrics {
   });
   const holds = new Counter({
     name: "booking_holds_total",
-    help: "Holds made (created) and ended by this instance's requests (confirmed, released); replays are not counted.",
+    help: "Holds made (created) and ended by this instance (confirmed, released, and expired as recorded by its sweeper); replays are not counted.",
     labelNames: ["event"] as const,
     registers: [registry],
   });
@@ -127,6 +127,7 @@ export function createBookingMetrics(core: BookingCore): BookingMetrics {
     for (const outcome of outcomes) {
       const event = holdEvents[outcome.kind];
       if (event !== undefined && outcome.ok && !outcome.replayed) holds.inc({ event });
+      if (outcome.endedHolds > 0) holds.inc({ event: "expired" }, outcome.endedHolds);
     }
   });
 
