@@ -107,6 +107,7 @@ Every option also reads an environment variable (shown); flags win.
   --max-receive-bytes N         BOOKING_MAX_RECEIVE_BYTES           default ${DEFAULTS.maxReceiveBytes}
   --max-concurrent-streams N    BOOKING_MAX_CONCURRENT_STREAMS      default ${DEFAULTS.maxConcurrentStreams}
   --max-event-loop-lag-ms N     BOOKING_MAX_EVENT_LOOP_LAG_MS       default ${DEFAULTS.maxEventLoopLagMs} (0 = off)
+  --overload-interval-ms N      BOOKING_OVERLOAD_INTERVAL_MS        default ${DEFAULTS.overloadIntervalMs} (shed once the lag stays above it this long)
   --write-rate N[/BURST]        BOOKING_WRITE_RATE    per principal, calls/s (0 = off, default ${DEFAULTS.writeRatePerSecond})
   --read-rate N[/BURST]         BOOKING_READ_RATE     per principal, calls/s (0 = off, default ${DEFAULTS.readRatePerSecond})
   --metrics-listen HOST:PORT    BOOKING_METRICS_LISTEN  Prometheus /metrics (default off)
@@ -149,6 +150,7 @@ const options = {
   "max-receive-bytes": { type: "string", env: "BOOKING_MAX_RECEIVE_BYTES" },
   "max-concurrent-streams": { type: "string", env: "BOOKING_MAX_CONCURRENT_STREAMS" },
   "max-event-loop-lag-ms": { type: "string", env: "BOOKING_MAX_EVENT_LOOP_LAG_MS" },
+  "overload-interval-ms": { type: "string", env: "BOOKING_OVERLOAD_INTERVAL_MS" },
   "write-rate": { type: "string", env: "BOOKING_WRITE_RATE" },
   "read-rate": { type: "string", env: "BOOKING_READ_RATE" },
   "metrics-listen": { type: "string", env: "BOOKING_METRICS_LISTEN" },
@@ -265,6 +267,7 @@ export function parseServerConfig(
     maxReceiveBytes: integer("max-receive-bytes", DEFAULTS.maxReceiveBytes, 1024),
     maxConcurrentStreams: integer("max-concurrent-streams", DEFAULTS.maxConcurrentStreams, 1),
     maxEventLoopLagMs: integer("max-event-loop-lag-ms", DEFAULTS.maxEventLoopLagMs, 0),
+    overloadIntervalMs: integer("overload-interval-ms", DEFAULTS.overloadIntervalMs, 0),
     writeRatePerSecond: writeRate.rate,
     writeBurst: writeRate.burst,
     readRatePerSecond: readRate.rate,

@@ -90,6 +90,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     maxReceiveBytes: config.maxReceiveBytes,
     maxConcurrentStreams: config.maxConcurrentStreams,
     maxEventLoopLagMs: config.maxEventLoopLagMs,
+    overloadIntervalMs: config.overloadIntervalMs,
     writeRatePerSecond: config.writeRatePerSecond,
     writeBurst: config.writeBurst,
     readRatePerSecond: config.readRatePerSecond,

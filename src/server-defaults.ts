@@ -39,6 +39,7 @@ export const SERVER_DEFAULTS = {
   maxReceiveBytes: TRANSPORT_DEFAULTS.maxReceiveBytes,
   maxConcurrentStreams: TRANSPORT_DEFAULTS.maxConcurrentStreams,
   maxEventLoopLagMs: TRANSPORT_DEFAULTS.maxEventLoopLagMs,
+  overloadIntervalMs: TRANSPORT_DEFAULTS.overloadIntervalMs,
   writeRatePerSecond: TRANSPORT_DEFAULTS.writeRatePerSecond,
   readRatePerSecond: TRANSPORT_DEFAULTS.readRatePerSecond,
   maxWatchStreamsPerPrincipal: TRANSPORT_DEFAULTS.maxWatchStreamsPerPrincipal,

@@ -6,6 +6,7 @@ import { IdentityStep, type PeerCall } from "../src/transport/admission/identity
 import { MalformedRequest } from "../src/transport/admission/malformed-request-step.js";
 import { richStatus } from "../src/transport/error-status.js";
 import { TokenBuckets } from "../src/transport/token-buckets.js";
+import { fakeEventLoop } from "./support/fake-event-loop.js";
 
 const alice = "spiffe://seat-booking.dev/alice";
 const aliceCall: PeerCall = { getAuthContext: () => ({ sslPeerCertificate: { subjectaltname: `URI:${alice}` } as never }) };
@@ -131,8 +132,12 @@ describe("standardAdmission", () => {
     expect(pipeline.admit(aliceCall, facts)).toMatchObject({ admitted: false, refusal: { limit: "not_allowed" } });
   });
 
-  it("sheds on event-loop lag before taking an in-flight slot", () => {
-    const { pipeline, inFlight } = standardAdmission({ ...settings, eventLoopLag: { lagMs: 500 }, maxEventLoopLagMs: 100 });
+  it("sheds on sustained event-loop lag before taking an in-flight slot", () => {
+    const loop = fakeEventLoop();
+    const { pipeline, inFlight } = standardAdmission({ ...settings, eventLoopLag: loop.lag, maxEventLoopLagMs: 100, overloadIntervalMs: 1000 });
+    loop.fire(500);
+    loop.fire(500);
+    loop.fire(500);
     expect(pipeline.admit(aliceCall, facts)).toMatchObject({ admitted: false, refusal: { limit: "event_loop_lag" } });
     expect(inFlight.inFlight).toBe(0);
   });

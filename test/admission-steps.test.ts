@@ -2,6 +2,7 @@ import type { PeerCertificate } from "node:tls";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { status } from "@grpc/grpc-js";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
@@ -12,8 +13,10 @@ import { ANONYMOUS_PRINCIPAL, IdentityStep, type PeerCall } from "../src/transpo
 import { InFlightStep } from "../src/transport/admission/in-flight-step.js";
 import { MalformedRequest, MalformedRequestStep } from "../src/transport/admission/malformed-request-step.js";
 import { RateLimitStep } from "../src/transport/admission/rate-limit-step.js";
+import { CallRecorder } from "../src/transport/call-recorder.js";
 import { TokenBuckets } from "../src/transport/token-buckets.js";
 import { STATUS_DETAILS_TRAILER } from "../wire/wire-constants.js";
+import { fakeEventLoop } from "./support/fake-event-loop.js";
 
 const alice = "spiffe://seat-booking.dev/alice";
 
@@ -125,25 +128,123 @@ describe("AllowListStep", () => {
 });
 
 describe("EventLoopLagStep", () => {
-  it("passes while the lag is at or below the bound", () => {
-    expect(new EventLoopLagStep({ lagMs: 100 }, 100).admit()).toBeUndefined();
+  const rule = { targetMs: 100, intervalMs: 1000 };
+
+  /** A step on a fake loop whose timer fires late by `lateMs` each turn. */
+  function overloadable(overrides: Partial<typeof rule> = {}) {
+    const loop = fakeEventLoop();
+    const step = new EventLoopLagStep(loop.lag, { ...rule, ...overrides });
+    return { loop, step };
+  }
+
+  /** Fires samples `lateMs` late until `ms` of the clock have passed since the first. */
+  function lagFor(loop: ReturnType<typeof fakeEventLoop>, lateMs: number, ms: number): void {
+    loop.fire(lateMs);
+    const first = loop.now();
+    while (loop.now() - first < ms) loop.fire(lateMs);
+  }
+
+  it("does not shed on a single long turn, however long", () => {
+    const { loop, step } = overloadable();
+    loop.fire(5000);
+    expect(step.admit()).toBeUndefined();
+    loop.fire(2);
+    expect(step.admit()).toBeUndefined();
   });
 
-  it("refuses above the bound with RESOURCE_EXHAUSTED (OVERLOADED) and the lag as the retry delay", () => {
-    const refusal = new EventLoopLagStep({ lagMs: 180.4 }, 100).admit();
-    expect(refusal?.limit).toBe("event_loop_lag");
+  it("does not shed a burst whose lag stays above the target for less than the interval", () => {
+    const { loop, step } = overloadable();
+    // Turns of 200-300 ms for 0.9 s: an on-sale's handshakes and calls.
+    for (const lateMs of [250, 300, 200, 280]) loop.fire(lateMs);
+    expect(step.admit()).toBeUndefined();
+    loop.fire(20);
+    // The next burst starts its interval afresh.
+    for (const lateMs of [250, 300, 200, 280]) loop.fire(lateMs);
+    expect(step.admit()).toBeUndefined();
+    expect(step.shedding).toBe(false);
+  });
+
+  it("sheds once every sample for a whole interval was above the target", () => {
+    const { loop, step } = overloadable();
+    loop.fire(150);
+    const first = loop.now();
+    while (loop.now() + 160 - first < 1000) {
+      loop.fire(150);
+      expect(step.admit()).toBeUndefined();
+    }
+    loop.fire(150);
+    expect(loop.now() - first).toBeGreaterThanOrEqual(1000);
+    expect(step.admit()?.limit).toBe("event_loop_lag");
+  });
+
+  it("stops shedding at the first sample at or below the target", () => {
+    const { loop, step } = overloadable();
+    lagFor(loop, 150, 1000);
+    expect(step.shedding).toBe(true);
+    loop.fire(100);
+    expect(step.admit()).toBeUndefined();
+  });
+
+  it("resumes at once when the lag rises again within an interval of shedding, and not after a quiet interval", () => {
+    const { loop, step } = overloadable();
+    lagFor(loop, 150, 1000);
+    loop.fire(5);
+    expect(step.shedding).toBe(false);
+    // Shedding brought the lag down; the overload is still there.
+    loop.fire(400);
+    expect(step.admit()?.limit).toBe("event_loop_lag");
+    // A whole interval below the target ends the episode: the next rise has to last an interval again.
+    lagFor(loop, 5, 1000);
+    loop.fire(400);
+    expect(step.admit()).toBeUndefined();
+  });
+
+  it("refuses with RESOURCE_EXHAUSTED (OVERLOADED) and the lag now as the retry delay, logged and counted as event_loop_lag", () => {
+    const { loop, step } = overloadable();
+    lagFor(loop, 180.4, 1000);
+    const refusal = step.admit();
+    expect(step.name).toBe("event_loop_lag");
     expect(refusal?.status.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(refusal?.status.details).toBe("the server is 180 ms behind its work; retry shortly");
+    expect(refusal?.status.details).toBe(
+      "the server has been more than 100 ms behind its work for over 1000 ms (now 180 ms); retry shortly",
+    );
     expect(detailsOf(refusal)).toMatchObject({ reason: "OVERLOADED", retryMs: 180 });
+    const lines: Record<string, unknown>[] = [];
+    const causes: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const recorder = new CallRecorder(logger, {
+      callStarted: () => {},
+      callFinished: () => {},
+      callRejected: (_method, cause) => void causes.push(cause),
+    });
+    if (refusal === undefined) throw new Error("expected a refusal");
+    recorder.begin("BookSeats", "burst-1").refused(alice, refusal);
+    expect(causes).toEqual(["event_loop_lag"]);
+    expect(lines[0]).toMatchObject({ code: "RESOURCE_EXHAUSTED", refused_by: "event_loop_lag" });
   });
 
   it("advertises at least 50 ms", () => {
-    expect(detailsOf(new EventLoopLagStep({ lagMs: 12 }, 10).admit()).retryMs).toBe(50);
+    const { loop, step } = overloadable({ targetMs: 10 });
+    lagFor(loop, 12, 1000);
+    expect(detailsOf(step.admit()).retryMs).toBe(50);
   });
 
-  it("is off with a bound of 0 or without a lag source", () => {
-    expect(new EventLoopLagStep({ lagMs: 5000 }, 0).admit()).toBeUndefined();
-    expect(new EventLoopLagStep(undefined, 100).admit()).toBeUndefined();
+  it("sheds on the first late sample with an interval of 0", () => {
+    const { loop, step } = overloadable({ intervalMs: 0 });
+    loop.fire(101);
+    expect(step.admit()?.limit).toBe("event_loop_lag");
+  });
+
+  it("is off with a target of 0 or without a lag source", () => {
+    const { loop, step } = overloadable({ targetMs: 0 });
+    lagFor(loop, 5000, 3000);
+    expect(step.admit()).toBeUndefined();
+    expect(new EventLoopLagStep(undefined, rule).admit()).toBeUndefined();
+  });
+
+  it("refuses a negative target or interval early", () => {
+    expect(() => new EventLoopLagStep(undefined, { targetMs: -1, intervalMs: 1000 })).toThrow(TypeError);
+    expect(() => new EventLoopLagStep(undefined, { targetMs: 100, intervalMs: Number.NaN })).toThrow(TypeError);
   });
 });
 

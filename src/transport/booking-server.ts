@@ -36,6 +36,8 @@ export interface BookingServerSettings {
    * work; the serve command turns it on (TRANSPORT_DEFAULTS.maxEventLoopLagMs).
    */
   readonly maxEventLoopLagMs?: number;
+  /** How long the lag must stay above maxEventLoopLagMs before calls are shed (TRANSPORT_DEFAULTS). */
+  readonly overloadIntervalMs?: number;
   /** Per-principal token buckets, in calls per second; 0 turns one off. */
   readonly writeRatePerSecond?: number;
   /** Defaults to the rate rounded up (defaultBurst). */
@@ -111,6 +113,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     allowedPrincipals: options.allowedPrincipals,
     eventLoopLag,
     maxEventLoopLagMs,
+    overloadIntervalMs: options.overloadIntervalMs ?? TRANSPORT_DEFAULTS.overloadIntervalMs,
     maxInFlight: options.maxInFlight ?? TRANSPORT_DEFAULTS.maxInFlight,
     writeBuckets: buckets(options.writeRatePerSecond, options.writeBurst),
     readBuckets: buckets(options.readRatePerSecond, options.readBurst),

@@ -16,6 +16,12 @@ export const TRANSPORT_DEFAULTS = {
    * servers inside test processes are not disturbed by their host's work.
    */
   maxEventLoopLagMs: 100,
+  /**
+   * How long the event loop's lag must stay above maxEventLoopLagMs before
+   * calls are shed: 1 s. A burst that the server works off within a second
+   * is served, not refused (admission/event-loop-lag-step.ts).
+   */
+  overloadIntervalMs: 1000,
   /** Per-principal calls per second; 0 = no limit. */
   writeRatePerSecond: 0,
   readRatePerSecond: 0,

@@ -1,3 +1,4 @@
+import type { LagSource } from "../event-loop-lag.js";
 import type { TokenBuckets } from "../token-buckets.js";
 import { TRANSPORT_DEFAULTS } from "../transport-defaults.js";
 import type { AdmissionCall, AdmissionStep, MethodKind, Refusal } from "./admission-step.js";
@@ -75,9 +76,11 @@ export interface AdmissionSettings {
   readonly insecure: boolean;
   /** When set, only these principals may call. */
   readonly allowedPrincipals: Iterable<string> | undefined;
-  /** The event loop's lag now; calls are refused while it exceeds maxEventLoopLagMs (0 = off). */
-  readonly eventLoopLag: { readonly lagMs: number } | undefined;
+  /** The event loop's lag; calls are refused once it stays above maxEventLoopLagMs (0 = off) for overloadIntervalMs. */
+  readonly eventLoopLag: LagSource | undefined;
   readonly maxEventLoopLagMs: number;
+  /** Default: TRANSPORT_DEFAULTS. */
+  readonly overloadIntervalMs?: number;
   readonly maxInFlight: number;
   readonly writeBuckets: TokenBuckets | undefined;
   readonly readBuckets: TokenBuckets | undefined;
@@ -108,7 +111,10 @@ export interface StandardAdmission {
 export function standardAdmission(settings: AdmissionSettings): StandardAdmission {
   const identity = new IdentityStep({ insecure: settings.insecure });
   const allowList = new AllowListStep(settings.allowedPrincipals);
-  const lag = new EventLoopLagStep(settings.eventLoopLag, settings.maxEventLoopLagMs);
+  const lag = new EventLoopLagStep(settings.eventLoopLag, {
+    targetMs: settings.maxEventLoopLagMs,
+    intervalMs: settings.overloadIntervalMs ?? TRANSPORT_DEFAULTS.overloadIntervalMs,
+  });
   const rateLimit = new RateLimitStep({ write: settings.writeBuckets, read: settings.readBuckets });
   const malformed = new MalformedRequestStep();
   const inFlight = new InFlightStep(settings.maxInFlight);
