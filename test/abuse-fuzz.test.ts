@@ -1,6 +1,7 @@
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import fc from "fast-check";
+import { seatRuns } from "../src/core/show-changes.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BookSeatsResponseSchema,
@@ -57,7 +58,16 @@ function expectAnswer(request: ModelRequest, answer: ModelAnswer, result: CallRe
   const fields = response as Record<string, unknown>;
   expect(fields["showId"]).toBe(answer.showId);
   if (request.method === "showAvailable") {
-    expect(fields["availableSeats"]).toEqual(answer.available);
+    // The form decides what comes back: unset and SEATS (1) the list, RANGES (2)
+    // the ranges, BOTH (3) and any form this server does not know both.
+    const form = request.form ?? 0;
+    const runs = seatRuns(answer.available ?? []).map(({ first, last }) => ({ first, last }));
+    const list = form !== 2;
+    const ranges = form !== 0 && form !== 1;
+    expect(fields["availableSeats"]).toEqual(list ? answer.available : []);
+    expect((fields["freeRanges"] as { first: number; last: number }[]).map(({ first, last }) => ({ first, last }))).toEqual(
+      ranges ? runs : [],
+    );
   } else {
     expect({ seats: fields["seats"], replayed: fields["replayed"] }).toEqual({
       seats: answer.seats,
@@ -124,13 +134,14 @@ describe("BookingService under fuzzing", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(decodable, { minLength: 1, maxLength: 20 }), async (samples) => {
         for (const { method, principal, bytes, decoded } of samples) {
-          const fields = decoded as { showId: string; seats?: number[]; requestId?: string };
+          const fields = decoded as { showId: string; seats?: number[]; requestId?: string; form?: number };
           const request: ModelRequest = {
             method,
             principal,
             showId: fields.showId,
             seats: fields.seats ?? [],
             requestId: fields.requestId ?? "",
+            ...(fields.form === undefined ? {} : { form: fields.form }),
           };
           const answer = model.apply(request);
           const result = await channelOf(principal).bytes(BOOKING_PATHS[method], bytes);

@@ -186,7 +186,7 @@ describe.skipIf(postgres === undefined)("PostgresStore versions across instances
     ]);
     expect(await a.snapshot("main")).toMatchObject({ version: 3, held: [], bookedCount: 1, available: [1, 2, 3, 5, 6, 7, 8, 9, 10] });
     expect(await a.lapsedHoldShows()).toEqual([]);
-    expect(await a.applyBatch([{ kind: "expire-holds", showId: "main", ...who("server") }])).toEqual([{ ok: true, seats: [], replayed: false }]);
+    expect(await a.applyBatch([{ kind: "expire-holds", showId: "main", ...who("server") }])).toEqual([{ ok: true, seats: [], replayed: false, endedHolds: 0 }]);
     expect((await a.snapshot("main"))?.version).toBe(3);
   });
 

@@ -289,7 +289,7 @@ export class MemoryStore implements SeatStore {
       }
       case "expire-holds": {
         const show = this.#shows.get(command.showId);
-        if (show === undefined) return { ok: true, seats: [], replayed: false };
+        if (show === undefined) return { ok: true, seats: [], replayed: false, endedHolds: 0 };
         const lapsed = [...this.#holds.values()].filter((hold) => hold.showId === show.id && hold.state === "active" && hold.expiresAt <= now);
         const changes = this.#endLapsedHolds(show, lapsed.flatMap((hold) => hold.seats));
         this.#commit(show, changes, now);

@@ -9,6 +9,8 @@ export interface ModelRequest {
   readonly seats: readonly number[];
   /** Ignored by showAvailable. */
   readonly requestId: string;
+  /** showAvailable only: the AvailabilityForm number, when the request set one. */
+  readonly form?: number;
 }
 
 /** What the contract says the call must answer. */
