@@ -56,14 +56,15 @@ export class UnaryHandlers {
       }
       const { principal } = admission.call;
       record.serving();
+      const release = releaseWhenSent(call, () => admission.release());
       serve(call.request, { principal, deadline: deadlineOf(call), correlationId }).then(
         (response) => {
-          admission.release();
+          release.answered();
           record.finished(status.OK, { principal });
           callback(null, response);
         },
         (error: unknown) => {
-          admission.release();
+          release.answered();
           const failure = serveFailure(error);
           record.finished(failure.status.code, { principal, refusedBy: failure.refusedBy, error: failure.unexpected });
           callback(failure.status);
@@ -71,4 +72,29 @@ export class UnaryHandlers {
       );
     };
   }
+}
+
+/**
+ * Gives an admitted call's slot back once its answer has left: when its
+ * HTTP/2 stream closes, not when the handler answers. A large answer (a
+ * 250,000-seat listing) is still being written long after the callback; had
+ * the slot been freed then, the in-flight bound would admit more calls than
+ * the connection can carry, and they would wait behind each other for seconds
+ * instead of being refused at once. grpc-js does not expose the stream, so
+ * this reads an internal path (as the identity step does) and falls back to
+ * freeing the slot at the answer when the path is missing.
+ */
+function releaseWhenSent(call: ServerUnaryCall<unknown, unknown>, release: () => void): { answered(): void } {
+  let released = false;
+  const once = (): void => {
+    if (released) return;
+    released = true;
+    release();
+  };
+  const stream = (call as unknown as { call?: { stream?: { once?: unknown; closed?: unknown } } }).call?.stream;
+  if (stream === undefined || typeof stream.once !== "function" || stream.closed === true) {
+    return { answered: once };
+  }
+  (stream as { once(event: "close", listener: () => void): unknown }).once("close", once);
+  return { answered: () => undefined };
 }

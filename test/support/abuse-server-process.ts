@@ -23,7 +23,7 @@ export interface AbuseServerConfig {
  * createBookingServer.
  */
 export type AbuseServerLimits = Partial<
-  Pick<BookingServerOptions, "maxInFlight" | "maxReceiveBytes" | "maxConcurrentStreams">
+  Pick<BookingServerOptions, "maxInFlight" | "maxReceiveBytes" | "maxConcurrentStreams" | "overloadIntervalMs">
 > & { readonly maxEventLoopLagMs?: number };
 
 /** Memory of the server process after a full GC, in bytes. */
