@@ -1,3 +1,4 @@
+import { parseDurationText } from "../wire/duration-text.js";
 import { DEV_ADMIN_PRINCIPAL } from "../wire/wire-constants.js";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -335,28 +336,13 @@ export function parseShows(spec: string, maxSeats: number = DEFAULTS.maxSeatsPer
   return shows;
 }
 
-const DURATION_UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
 /**
  * Reads a Go-style duration (`90s`, `15m`, `1h30m`, `1500ms`; decimals
- * allowed) as whole ms; undefined when it is not one. A bare number is
- * refused: `--max-hold-ttl 15` could mean seconds or minutes. The CLI reads
- * `--ttl` with the same syntax (cli/cli-duration.ts); the server may not
- * import the CLI, so the few lines are repeated here.
+ * allowed) as whole ms; undefined when it is not one. The same syntax as the
+ * CLI's --ttl (wire/duration-text.ts).
  */
 export function parseDuration(text: string): number | undefined {
-  const part = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
-  let totalMs = 0;
-  let index = 0;
-  while (index < text.length) {
-    part.lastIndex = index;
-    const match = part.exec(text);
-    if (match === null) return undefined;
-    totalMs += Number(match[1]) * DURATION_UNIT_MS[match[2] as keyof typeof DURATION_UNIT_MS];
-    index = part.lastIndex;
-  }
-  const wholeMs = Math.round(totalMs);
-  return text === "" || !Number.isSafeInteger(wholeMs) ? undefined : wholeMs;
+  return parseDurationText(text);
 }
 
 /** A duration as {@link parseDuration} reads it, in the largest units that fit exactly: 15m, 2h, 1h30m, 250ms. */
