@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -11,6 +10,7 @@ import { formatDuration, parseDuration } from "../cli/cli-duration.js";
 import { CLI_PATH } from "./support/server-process.js";
 import { DEV_PRINCIPALS, writeTestPki } from "./support/test-pki.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
+import { lines, runBooking, type Run } from "./support/cli-run.js";
 
 const alice = DEV_PRINCIPALS.alice;
 
@@ -130,11 +130,6 @@ describe("parseCliArguments for holds and shows", () => {
   });
 });
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 const MANY_SHOWS = 105; // more than the server's default page of 100
 
@@ -144,25 +139,9 @@ let admin: BookingClient;
 
 /** Runs the built `booking` binary in `dir` (certificates in ./certs), against the test server unless args say otherwise. */
 function booking(args: readonly string[]): Promise<Run> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("BOOKING_")));
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
-    cwd: dir,
-    env: { ...inherited, BOOKING_ADDRESS: server.address },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBooking(args, { cwd: dir, address: server.address });
 }
 
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
-}
 
 function jsonLine(text: string): Record<string, unknown> {
   expect(lines(text)).toHaveLength(1);

@@ -11,6 +11,7 @@ import { parseCliArguments, UsageError } from "../cli/cli-arguments.js";
 import { changeText, watchUpdateText } from "../cli/watch-text.js";
 import { CLI_PATH, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { writeTestPki } from "./support/test-pki.js";
+import { cliEnvironment, runBooking, type Run } from "./support/cli-run.js";
 
 function usageError(argv: readonly string[]): string {
   try {
@@ -93,11 +94,6 @@ describe("watch output", () => {
   });
 });
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** A running `booking watch`, read line by line. */
 interface WatchProcess {
@@ -116,21 +112,12 @@ let server: ServerProcess;
 const watchers: ChildProcess[] = [];
 
 function environment(): Record<string, string> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("BOOKING_")));
-  return { ...inherited, BOOKING_ADDRESS: server.address } as Record<string, string>;
+  return cliEnvironment({ BOOKING_ADDRESS: server.address });
 }
 
 /** Runs the built `booking` binary in `dir` against the test server, to its end. */
 function booking(args: readonly string[]): Promise<Run> {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: dir, env: environment(), stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBooking(args, { cwd: dir, address: server.address });
 }
 
 async function bookingOk(args: readonly string[]): Promise<string> {

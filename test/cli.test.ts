@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCliArguments, UsageError, type CliCommand } from "../cli/cli-arguments.js";
 import { CLI_PATH, startServerProcess, type ServerProcess } from "./support/server-process.js";
+import { lines, runBooking, type Run } from "./support/cli-run.js";
 
 const alice = "spiffe://seat-booking.dev/alice";
 
@@ -110,36 +111,15 @@ describe("parseCliArguments", () => {
   });
 });
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let dir: string;
 let server: ServerProcess;
 
 /** Runs the built `booking` binary in `dir`, against the test server unless args say otherwise. */
 function booking(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("BOOKING_")));
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
-    cwd: dir,
-    env: { ...inherited, BOOKING_ADDRESS: server.address, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBooking(args, { cwd: dir, address: server.address, env });
 }
 
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
-}
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {

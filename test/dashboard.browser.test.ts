@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,6 +5,7 @@ import { dirname, join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_PATH, startServerProcess, type ServerProcess } from "./support/server-process.js";
+import { runBooking, type Run } from "./support/cli-run.js";
 
 /**
  * Debian's Chromium (.ci/run installs it). Playwright's own browser download
@@ -28,11 +28,6 @@ const haveChromium = existsSync(CHROMIUM);
 const skip = !haveChromium && process.env["CI"] !== "true";
 if (skip) console.warn(`dashboard browser test skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let dir: string;
 let server: ServerProcess | undefined;
@@ -44,20 +39,7 @@ const pageErrors: string[] = [];
 
 /** Runs the built `booking` CLI in `dir` (its ./certs) against the server. */
 function booking(args: readonly string[]): Promise<Run> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("BOOKING_")));
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
-    cwd: dir,
-    env: { ...inherited, BOOKING_ADDRESS: `127.0.0.1:${grpcPort}` },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBooking(args, { cwd: dir, address: `127.0.0.1:${grpcPort}` });
 }
 
 async function ok(args: readonly string[]): Promise<void> {
