@@ -2,13 +2,14 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { credentials, makeGenericClientConstructor, Metadata, status, type Client, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBookingClient, isBookingError, type BookingClient, type BookingError } from "../client/index.js";
+import { createBookingClient, isBookingError, type BookingClient } from "../client/index.js";
 import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import { BookingService } from "../gen/booking/v1/booking_pb.js";
 import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { createForeignClient, DEV_PRINCIPALS, type TestCertificate } from "./support/test-pki.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
+import { sdkFailure } from "./support/sdk-failure.js";
 
 let server: TestServer;
 const clients: BookingClient[] = [];
@@ -25,14 +26,7 @@ function clientAs(identity: TestCertificate): BookingClient {
   return client;
 }
 
-async function failure(promise: Promise<unknown>): Promise<BookingError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isBookingError(error)) throw new Error(`expected a BookingError, got ${String(error)}`);
-  return error;
-}
+const failure = sdkFailure;
 
 beforeAll(async () => {
   server = await startTestServer({ core: { maxSeatsPerRequest: 8 } });

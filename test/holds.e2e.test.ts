@@ -1,8 +1,9 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBookingClient, isBookingError, type BookingClient, type BookingError } from "../client/index.js";
+import { createBookingClient, type BookingClient } from "../client/index.js";
 import { DEV_PRINCIPALS, type TestCertificate } from "./support/test-pki.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
+import { sdkFailure } from "./support/sdk-failure.js";
 
 /** Low enough for carol to reach in a few calls, high enough for alice's holds across this file. */
 const MAX_HOLDS = 10;
@@ -25,14 +26,7 @@ function clientAs(identity: TestCertificate): BookingClient {
   return client;
 }
 
-async function failure(promise: Promise<unknown>): Promise<BookingError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isBookingError(error)) throw new Error(`expected a BookingError, got ${String(error)}`);
-  return error;
-}
+const failure = sdkFailure;
 
 /** A live hold of alice's in show "main". */
 async function aliceHolds(seats: number[], ttlMs = 60_000): Promise<string> {

@@ -4,17 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createBookingClient,
   HoldState,
-  isBookingError,
   ShowState,
   type BookingClient,
   type BookingClientOptions,
-  type BookingError,
   type RetryEvent,
   type Show,
 } from "../client/index.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 import { DEV_PRINCIPALS, type TestCertificate } from "./support/test-pki.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
+import { sdkFailure } from "./support/sdk-failure.js";
 
 let server: TestServer;
 let proxy: TcpProxy;
@@ -56,14 +55,7 @@ function clientAs(identity: TestCertificate, options: Partial<BookingClientOptio
   return client;
 }
 
-async function failure(promise: Promise<unknown>): Promise<BookingError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isBookingError(error)) throw new Error(`expected a BookingError, got ${String(error)}`);
-  return error;
-}
+const failure = sdkFailure;
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
