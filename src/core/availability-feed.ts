@@ -304,8 +304,15 @@ export class AvailabilityFeed {
             break;
           }
           tail.latest = Math.max(tail.latest, last.version);
+          // Watchers at the read's start (most of them, when they keep up)
+          // get the very same event, so the transport encodes it once for all.
+          const shared: WatchEvent = { kind: "changes", showId: tail.showId, changes: read.changes };
           for (const watcher of behind) {
             const cursor = watcher.cursor ?? 0;
+            if (cursor === from) {
+              watcher.push(shared);
+              continue;
+            }
             const fresh = read.changes.filter((change) => change.version > cursor);
             if (fresh.length > 0 && fresh[0]?.version === cursor + 1) watcher.push({ kind: "changes", showId: tail.showId, changes: fresh });
           }

@@ -128,8 +128,14 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   const encodeShowAvailable = generic["showAvailable"]?.responseSerialize;
   if (encodeShowAvailable === undefined) throw new TypeError("BookingService has no ShowAvailable method");
   // ShowAvailable answers with bytes the listing cache encoded (a Buffer passes through).
+  const encodeWatchResponse = generic["watchAvailability"]?.responseSerialize;
+  if (encodeWatchResponse === undefined) throw new TypeError("BookingService has no WatchAvailability method");
+  // Watch streams write changes the watch handler encoded once for every watcher (a Buffer passes through).
   const definition = grpcServiceDefinition(BookingService, {
-    responseSerializers: { showAvailable: preEncodedSerializer(encodeShowAvailable) },
+    responseSerializers: {
+      showAvailable: preEncodedSerializer(encodeShowAvailable),
+      watchAvailability: preEncodedSerializer(encodeWatchResponse),
+    },
   });
   grpcServer.addService(tolerantDeserializers(definition), bookingServiceHandlers(options.core, handlers, { listings, watches }));
   const health = new HealthImplementation({ "": "NOT_SERVING", [BOOKING_SERVICE_NAME]: "NOT_SERVING" });
