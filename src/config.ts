@@ -341,9 +341,7 @@ export function parseShows(spec: string, maxSeats: number = DEFAULTS.maxSeatsPer
  * allowed) as whole ms; undefined when it is not one. The same syntax as the
  * CLI's --ttl (wire/duration-text.ts).
  */
-export function parseDuration(text: string): number | undefined {
-  return parseDurationText(text);
-}
+export const parseDuration: (text: string) => number | undefined = parseDurationText;
 
 /** A duration as {@link parseDuration} reads it, in the largest units that fit exactly: 15m, 2h, 1h30m, 250ms. */
 export function formatDuration(ms: number): string {

@@ -5,12 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBookingClient, type BookingClient } from "../client/index.js";
-import { parseCliArguments, UsageError } from "../cli/cli-arguments.js";
+import { parseCliArguments } from "../cli/cli-arguments.js";
 import { formatDuration, parseDuration } from "../cli/cli-duration.js";
 import { CLI_PATH } from "./support/server-process.js";
 import { DEV_PRINCIPALS, writeTestPki } from "./support/test-pki.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
 import { lines, runBooking, type Run } from "./support/cli-run.js";
+import { usageErrorOf } from "./support/cli-usage-error.js";
 
 const alice = DEV_PRINCIPALS.alice;
 
@@ -20,15 +21,7 @@ function client(argv: readonly string[]) {
   return command;
 }
 
-function usageError(argv: readonly string[]): string {
-  try {
-    parseCliArguments(argv, {});
-  } catch (error) {
-    if (error instanceof UsageError) return error.message;
-    throw error;
-  }
-  throw new Error(`expected a usage error for ${argv.join(" ")}`);
-}
+const usageError = usageErrorOf;
 
 describe("durations on the command line", () => {
   it("reads Go-style durations into whole milliseconds", () => {

@@ -7,21 +7,14 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SeatMap, type WatchChange, type WatchUpdate } from "../client/index.js";
-import { parseCliArguments, UsageError } from "../cli/cli-arguments.js";
+import { parseCliArguments } from "../cli/cli-arguments.js";
 import { changeText, watchUpdateText } from "../cli/watch-text.js";
 import { CLI_PATH, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { writeTestPki } from "./support/test-pki.js";
 import { cliEnvironment, runBooking, type Run } from "./support/cli-run.js";
+import { usageErrorOf } from "./support/cli-usage-error.js";
 
-function usageError(argv: readonly string[]): string {
-  try {
-    parseCliArguments(argv, {});
-  } catch (error) {
-    if (error instanceof UsageError) return error.message;
-    throw error;
-  }
-  throw new Error(`expected a usage error for ${argv.join(" ")}`);
-}
+const usageError = usageErrorOf;
 
 describe("parseCliArguments for watch", () => {
   it("reads watch with --show-id and --json", () => {
