@@ -49,6 +49,9 @@ export interface ServerConfig extends Required<BookingServerSettings> {
   /** How long SIGTERM waits for calls in flight before cancelling them. */
   readonly shutdownGraceMs: number;
   readonly postgresPoolSize: number;
+  readonly postgresBatchesInFlight: number;
+  readonly postgresLockTimeoutMs: number;
+  readonly postgresIdleInTransactionTimeoutMs: number;
   /** The most seats a show created or resized at run time may have. */
   readonly maxSeatsPerShow: number;
   /** A hold's TTL when the request names none: 10 minutes, or the maximum TTL when that is less. */
@@ -116,6 +119,9 @@ Every option also reads an environment variable (shown); flags win.
   --dashboard-allow-remote      BOOKING_DASHBOARD_ALLOW_REMOTE=1  allow a non-loopback --dashboard-listen
   --shutdown-grace-ms N         BOOKING_SHUTDOWN_GRACE_MS           default ${DEFAULTS.shutdownGraceMs}
   --pg-pool-size N              BOOKING_PG_POOL_SIZE                default ${DEFAULTS.postgresPoolSize}
+  --pg-batches-in-flight N      BOOKING_PG_BATCHES_IN_FLIGHT        default ${DEFAULTS.postgresBatchesInFlight} (at most the pool size)
+  --pg-lock-timeout D           BOOKING_PG_LOCK_TIMEOUT             default ${DEFAULTS.postgresLockTimeoutMs}ms (0s = none)
+  --pg-idle-in-transaction-timeout D  BOOKING_PG_IDLE_IN_TRANSACTION_TIMEOUT  default ${DEFAULTS.postgresIdleInTransactionTimeoutMs}ms (0s = none)
   --help
 `;
 
@@ -159,6 +165,9 @@ const options = {
   "dashboard-allow-remote": { type: "boolean", env: "BOOKING_DASHBOARD_ALLOW_REMOTE" },
   "shutdown-grace-ms": { type: "string", env: "BOOKING_SHUTDOWN_GRACE_MS" },
   "pg-pool-size": { type: "string", env: "BOOKING_PG_POOL_SIZE" },
+  "pg-batches-in-flight": { type: "string", env: "BOOKING_PG_BATCHES_IN_FLIGHT" },
+  "pg-lock-timeout": { type: "string", env: "BOOKING_PG_LOCK_TIMEOUT" },
+  "pg-idle-in-transaction-timeout": { type: "string", env: "BOOKING_PG_IDLE_IN_TRANSACTION_TIMEOUT" },
   help: { type: "boolean", env: "" },
 } as const;
 
@@ -278,6 +287,9 @@ export function parseServerConfig(
     dashboardAllowRemote,
     shutdownGraceMs: integer("shutdown-grace-ms", DEFAULTS.shutdownGraceMs, 0),
     postgresPoolSize: integer("pg-pool-size", DEFAULTS.postgresPoolSize, 1),
+    postgresBatchesInFlight: integer("pg-batches-in-flight", DEFAULTS.postgresBatchesInFlight, 1),
+    postgresLockTimeoutMs: duration("pg-lock-timeout", DEFAULTS.postgresLockTimeoutMs, 0),
+    postgresIdleInTransactionTimeoutMs: duration("pg-idle-in-transaction-timeout", DEFAULTS.postgresIdleInTransactionTimeoutMs, 0),
     maxSeatsPerShow,
     defaultHoldTtlMs: Math.min(CORE_DEFAULTS.defaultHoldTtlMs, maxHoldTtlMs),
     maxHoldTtlMs,

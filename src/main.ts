@@ -61,6 +61,9 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   const store = await openStore(config.store, {
     requestIdRetentionMs: config.requestIdRetentionMs,
     postgresPoolSize: config.postgresPoolSize,
+    postgresBatchesInFlight: config.postgresBatchesInFlight,
+    postgresLockTimeoutMs: config.postgresLockTimeoutMs,
+    postgresIdleInTransactionTimeoutMs: config.postgresIdleInTransactionTimeoutMs,
     changeLog: config.changeLog,
   });
   const core = await BookingCore.open({

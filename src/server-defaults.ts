@@ -3,6 +3,7 @@ import { FEED_DEFAULTS } from "./core/availability-feed.js";
 import { DEFAULT_CHANGE_LOG_RETENTION } from "./core/change-log.js";
 import { CORE_DEFAULTS } from "./core/core-defaults.js";
 import { DEFAULT_REQUEST_ID_RETENTION_MS } from "./core/idempotency.js";
+import { POSTGRES_STORE_DEFAULTS } from "./stores/postgres-store-defaults.js";
 import { TRANSPORT_DEFAULTS } from "./transport/transport-defaults.js";
 
 export { defaultBurst } from "./transport/transport-defaults.js";
@@ -13,10 +14,7 @@ export { defaultBurst } from "./transport/transport-defaults.js";
  * watchers' feed's from FEED_DEFAULTS), the gRPC layer's from
  * TRANSPORT_DEFAULTS, the rest are the serve command's own. `parseServerConfig` falls back to these and
  * `booking serve --help` prints them.
- *
- * Limit: the PostgreSQL store restates its pool size of 10 as its option
- * default (it exports no constant); the serve command always passes this
- * value.
+ * The PostgreSQL store's come from POSTGRES_STORE_DEFAULTS.
  */
 export const SERVER_DEFAULTS = {
   listen: DEFAULT_ADDRESS,
@@ -49,5 +47,8 @@ export const SERVER_DEFAULTS = {
   /** How often the expiry sweeper records lapsed holds as ended (HOLD_ENDED). */
   holdSweepIntervalMs: 250,
   shutdownGraceMs: 10_000,
-  postgresPoolSize: 10,
+  postgresPoolSize: POSTGRES_STORE_DEFAULTS.poolSize,
+  postgresBatchesInFlight: POSTGRES_STORE_DEFAULTS.batchesInFlight,
+  postgresLockTimeoutMs: POSTGRES_STORE_DEFAULTS.lockTimeoutMs,
+  postgresIdleInTransactionTimeoutMs: POSTGRES_STORE_DEFAULTS.idleInTransactionTimeoutMs,
 } as const;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Mutex } from "async-mutex";
+import { Semaphore } from "async-mutex";
 import { AvailabilityFeed, type AvailabilityFeedOptions, type Watcher } from "./availability-feed.js";
 import { BookingFailure } from "./booking-failure.js";
 import { CORE_DEFAULTS } from "./core-defaults.js";
@@ -145,11 +145,14 @@ function randomHoldId(): string {
  * The booking rules over a store: validation, ownership, holds, shows, and
  * one guarded path for every change.
  *
- * Changes queue behind one mutex. Whoever holds it takes every change queued
- * so far (up to maxBatchSize) into one store batch, so requests that arrive
- * while a commit is in progress share the next transaction and its fsync
- * (group commit). Each change is still decided on its own, by the store,
- * with the shared rules, at the moment its batch commits.
+ * Changes queue behind one guard: an async-mutex semaphore with as many
+ * slots as the store takes batches at once (one for memory and SQLite, so a
+ * mutex; several for PostgreSQL, whose row locks order its transactions).
+ * Whoever takes a slot takes every change queued so far (up to
+ * maxBatchSize) into one store batch, so requests that arrive while the
+ * slots are busy share the next transaction and its fsync (group commit).
+ * Each change is still decided on its own, by the store, with the shared
+ * rules, at the moment its batch commits.
  */
 export class BookingCore {
   readonly defaultShowId: string;
@@ -170,7 +173,8 @@ export class BookingCore {
    * with the current count, so a stale entry can only cost a re-read.
    */
   readonly #knownTotals = new Map<string, number>();
-  readonly #mutex = new Mutex();
+  readonly #batchSlots: number;
+  readonly #guard: Semaphore;
   readonly #feed: AvailabilityFeed;
   #queue: QueuedChange[] = [];
   #observer: BatchObserver | undefined;
@@ -184,7 +188,7 @@ export class BookingCore {
     this.#turnScheduled = true;
     setImmediate(() => {
       this.#turnScheduled = false;
-      void this.#mutex.runExclusive(async () => {
+      void this.#guard.runExclusive(async () => {
         await this.#commitQueued();
         if (this.#queue.length > 0) this.#scheduleTurn();
       });
@@ -195,6 +199,8 @@ export class BookingCore {
     const first = options.shows[0];
     if (first === undefined) throw new TypeError("at least one show must be configured");
     this.#store = options.store;
+    this.#batchSlots = Math.max(1, Math.floor(options.store.batchesInFlight ?? 1));
+    this.#guard = new Semaphore(this.#batchSlots);
     this.#configuredShows = options.shows;
     this.defaultShowId = options.defaultShowId ?? first.id;
     if (!options.shows.some((show) => show.id === this.defaultShowId)) {
@@ -473,9 +479,10 @@ export class BookingCore {
   /** Waits for queued changes, then closes the store. */
   async close(): Promise<void> {
     this.#feed.closeAll();
-    await this.#mutex.runExclusive(async () => {
+    // Every slot: the batches in flight end first, then nothing else starts.
+    await this.#guard.runExclusive(async () => {
       while (this.#queue.length > 0) await this.#commitQueued();
-    });
+    }, this.#batchSlots);
     await this.#store.close();
   }
 

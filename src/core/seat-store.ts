@@ -230,6 +230,14 @@ export interface SeatStore {
   readonly kind: string;
 
   /**
+   * How many applyBatch calls may run at once (absent: one). A store whose
+   * transactions lock what they touch (PostgreSQL's row locks) may take
+   * several, overlapping one batch's round trips and commit with the next;
+   * a store that decides in this process must take one at a time.
+   */
+  readonly batchesInFlight?: number;
+
+  /**
    * Creates the configured shows that do not exist yet and returns every one
    * as stored. A show that exists is left as it is, even when its seat count
    * differs from the configuration: it may have been resized at run time,

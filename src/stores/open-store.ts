@@ -16,8 +16,14 @@ export const STORE_SPEC_FORMS = `"memory", "sqlite" (${DEFAULT_SQLITE_PATH}), "s
 export interface OpenStoreOptions {
   /** How long request ids are remembered (default 24 h). */
   readonly requestIdRetentionMs?: number;
-  /** PostgreSQL connections per instance (default 10). */
+  /** PostgreSQL connections per instance (POSTGRES_STORE_DEFAULTS). */
   readonly postgresPoolSize?: number;
+  /** PostgreSQL batches in flight per instance (POSTGRES_STORE_DEFAULTS). */
+  readonly postgresBatchesInFlight?: number;
+  /** PostgreSQL lock_timeout, ms (POSTGRES_STORE_DEFAULTS; 0 = none). */
+  readonly postgresLockTimeoutMs?: number;
+  /** PostgreSQL idle_in_transaction_session_timeout, ms (POSTGRES_STORE_DEFAULTS; 0 = none). */
+  readonly postgresIdleInTransactionTimeoutMs?: number;
   /** The clock, in ms, for request-id ages; tests move it. */
   readonly now?: () => number;
   /** How much of each show's change log is kept (default DEFAULT_CHANGE_LOG_RETENTION). */
@@ -43,6 +49,11 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
       connectionString: spec,
       ...common,
       ...(options.postgresPoolSize === undefined ? {} : { poolSize: options.postgresPoolSize }),
+      ...(options.postgresBatchesInFlight === undefined ? {} : { batchesInFlight: options.postgresBatchesInFlight }),
+      ...(options.postgresLockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.postgresLockTimeoutMs }),
+      ...(options.postgresIdleInTransactionTimeoutMs === undefined
+        ? {}
+        : { idleInTransactionTimeoutMs: options.postgresIdleInTransactionTimeoutMs }),
     });
   }
   const path = sqlitePath(spec);

@@ -13,7 +13,7 @@ export function isSeatLevel(command: { readonly kind: string }): command is Seat
 }
 
 /** What apply_seat_commands reports for one command, as locked before the change. */
-interface CommandRow {
+export interface CommandRow {
   /** Rows the conditional UPDATE changed: all of the command's seats, or none. */
   readonly changed: number;
   /** The show's seat count and state; null for an unknown show. */
@@ -104,10 +104,9 @@ export async function runSeatCommands(
   return commands.map((command, index) => {
     const row = result.rows[index];
     if (row === undefined) throw new Error("apply_seat_commands returned fewer rows than commands");
-    const outcome = judge(command, row, now);
-    if (row.changed !== (outcome.ok ? command.seats.length : 0) || (!outcome.ok && row.ended_holds.length > 0)) {
-      throw new Error(`${command.kind} of seats ${command.seats.join(", ")} changed ${row.changed} rows, against the rules' verdict`);
-    }
+    const outcome = judgeSeatCommand(command, row, now);
+    const disagreement = verdictDisagreement(command, row, outcome);
+    if (disagreement !== undefined) throw new Error(disagreement);
     if (outcome.ok) recordChanges(command, row, locks, changes);
     return outcome;
   });
@@ -125,7 +124,18 @@ function recordChanges(command: SeatLevelCommand, row: CommandRow, locks: SeatCo
   if (command.kind !== "cancel" && !locks.showsLocked) changes.soldIn.add(command.showId);
 }
 
-function judge(command: SeatLevelCommand, row: CommandRow, now: number): CommandOutcome {
+/**
+ * Why what apply_seat_commands changed is not what the shared rules decided,
+ * or undefined when the two agree: it changes all of a command's seats when
+ * the rules allow the command, and none otherwise.
+ */
+export function verdictDisagreement(command: SeatLevelCommand, row: CommandRow, outcome: CommandOutcome): string | undefined {
+  if (row.changed === (outcome.ok ? command.seats.length : 0) && (outcome.ok || row.ended_holds.length === 0)) return undefined;
+  return `${command.kind} of seats ${command.seats.join(", ")} changed ${row.changed} rows, against the rules' verdict`;
+}
+
+/** The shared rules' verdict on a seat command, from what apply_seat_commands found at `now` (epoch ms). */
+export function judgeSeatCommand(command: SeatLevelCommand, row: CommandRow, now: number): CommandOutcome {
   const show = row.show_total === null || row.show_state === null ? undefined : { totalSeats: row.show_total, state: row.show_state };
   const refused = checkShow(command, show);
   if (refused !== undefined) return refused;

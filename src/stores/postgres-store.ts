@@ -4,7 +4,6 @@ import { DEFAULT_CHANGE_LOG_RETENTION } from "../core/change-log.js";
 import { freeSeats } from "../core/free-seats.js";
 import {
   commandFingerprint,
-  decodeReplayedOutcome,
   DEFAULT_REQUEST_ID_RETENTION_MS,
   encodeOutcome,
   requestIdReused,
@@ -24,9 +23,13 @@ import type {
 import { StoreUnavailableError } from "../core/seat-store.js";
 import type { ChangeLogRead, ChangeLogRetention } from "../core/show-changes.js";
 import { runBatch } from "./postgres-batch.js";
+import { runSeatBatch } from "./postgres-seat-batch.js";
+import { isSeatLevel } from "./postgres-seat-commands.js";
+import { replayStoredOutcome } from "./postgres-stored-outcome.js";
 import { CommitListener } from "./postgres-commit-listener.js";
 import { readHold } from "./postgres-hold-actions.js";
 import { migratePostgres } from "./postgres-migrations.js";
+import { POSTGRES_STORE_DEFAULTS } from "./postgres-store-defaults.js";
 import { insertShow, readShow, readShows } from "./postgres-show-commands.js";
 import { readChangesSince, readLapsedHoldShows, recordShowChanges } from "./postgres-show-versions.js";
 
@@ -34,8 +37,14 @@ import { readChangesSince, readLapsedHoldShows, recordShowChanges } from "./post
 export interface PostgresStoreOptions {
   /** A postgres:// or postgresql:// URL. */
   readonly connectionString: string;
-  /** Connections this instance keeps at most (default 10). */
+  /** Connections this instance keeps at most (POSTGRES_STORE_DEFAULTS.poolSize). */
   readonly poolSize?: number;
+  /** Batches run at once, each on its own connection, at most poolSize (POSTGRES_STORE_DEFAULTS.batchesInFlight). */
+  readonly batchesInFlight?: number;
+  /** PostgreSQL's lock_timeout for this instance's sessions (POSTGRES_STORE_DEFAULTS.lockTimeoutMs; 0 = none). */
+  readonly lockTimeoutMs?: number;
+  /** idle_in_transaction_session_timeout (POSTGRES_STORE_DEFAULTS.idleInTransactionTimeoutMs; 0 = none). */
+  readonly idleInTransactionTimeoutMs?: number;
   /** How long request ids are remembered (default 24 h). */
   readonly requestIdRetentionMs?: number;
   /**
@@ -52,8 +61,11 @@ export interface PostgresStoreOptions {
 const MAX_ATTEMPTS = 8;
 /** Old request ids are deleted at most this often by each instance. */
 const PURGE_INTERVAL_MS = 60_000;
-/** serialization_failure and deadlock_detected: the transaction changed nothing and may run again. */
-const RETRYABLE_SQLSTATES = new Set(["40001", "40P01"]);
+/**
+ * serialization_failure, deadlock_detected and lock_not_available (a
+ * lock_timeout): the transaction changed nothing and may run again.
+ */
+const RETRYABLE_SQLSTATES = new Set(["40001", "40P01", "55P03"]);
 
 interface StoredRequest {
   readonly fingerprint: string;
@@ -94,6 +106,7 @@ interface StoredRequest {
  */
 export class PostgresStore implements SeatStore {
   readonly kind = "postgres";
+  readonly batchesInFlight: number;
   readonly #pool: pg.Pool;
   readonly #retentionMs: number;
   readonly #now: () => number;
@@ -107,7 +120,14 @@ export class PostgresStore implements SeatStore {
     this.#now = options.now ?? Date.now;
     this.#changeLog = options.changeLog ?? DEFAULT_CHANGE_LOG_RETENTION;
     this.#commits = new CommitListener(options.connectionString);
-    this.#pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
+    const poolSize = options.poolSize ?? POSTGRES_STORE_DEFAULTS.poolSize;
+    this.batchesInFlight = Math.min(poolSize, options.batchesInFlight ?? POSTGRES_STORE_DEFAULTS.batchesInFlight);
+    this.#pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: poolSize,
+      lock_timeout: options.lockTimeoutMs ?? POSTGRES_STORE_DEFAULTS.lockTimeoutMs,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? POSTGRES_STORE_DEFAULTS.idleInTransactionTimeoutMs,
+    });
     // An idle connection that dies (server restart) is dropped by the pool;
     // without a listener the error event would end the process.
     this.#pool.on("error", () => undefined);
@@ -165,7 +185,23 @@ export class PostgresStore implements SeatStore {
         [now - this.#retentionMs],
       );
     }
+    if (commands.every(isSeatLevel)) {
+      const settings = { recordedAt: now, liveAfter: now - this.#retentionMs, changeLog: this.#changeLog };
+      return this.#retried(() => runSeatBatch(this.#pool, commands, settings));
+    }
     return this.#inTransaction((client) => this.#applyInTransaction(client, commands, now));
+  }
+
+  /** Runs `work` again on serialization failures and deadlocks, a bounded number of times. */
+  async #retried<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw error;
+        await backoff(attempt);
+      }
+    }
   }
 
   async snapshot(showId: string): Promise<ShowSnapshot | undefined> {
@@ -274,7 +310,7 @@ export class PostgresStore implements SeatStore {
       const earlier = key === undefined ? undefined : requests.get(key);
       const first = key === undefined ? undefined : ranFirst.get(key);
       if (earlier !== undefined) {
-        outcomes.push(earlier.fingerprint === fingerprint ? decodeReplayedOutcome(earlier.outcome) : requestIdReused(command));
+        outcomes.push(earlier.fingerprint === fingerprint ? replayStoredOutcome(command, earlier.outcome) : requestIdReused(command));
       } else if (first !== undefined) {
         // Same id earlier in this batch: settled below, once that command's outcome is known.
         outcomes.push(commandFingerprint(first) === fingerprint ? undefined : requestIdReused(command));

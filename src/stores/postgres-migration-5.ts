@@ -1,0 +1,211 @@
+import type { PostgresMigration } from "./postgres-migrations.js";
+
+/**
+ * Schema version 5: a batch of book, cancel and hold commands is one
+ * statement, so one round trip and one transaction that holds no lock while
+ * it waits for this process.
+ *
+ * run_seat_batch does, in one call and in the lock order of every batch
+ * (see runBatch in postgres-batch.ts): the idempotency lookup, the commands
+ * whose request ids are not known yet (through apply_seat_commands), the
+ * saving of their request ids, and the version step (record_show_changes).
+ * Sent on its own, outside BEGIN/COMMIT, it is its own transaction: every
+ * lock it takes is released when it returns, whatever the client does next.
+ *
+ * An idempotency record written here stores what the command was decided
+ * from (the row apply_seat_commands reported, the decision instant, and the
+ * hold id, admin flag and hold limit of the first attempt) rather than the
+ * outcome, which the shared rules compute in the server from that row: a
+ * retry recomputes the same outcome from the same inputs. The row's JSON has
+ * a "findings" key; outcomes stored by earlier versions (and by batches
+ * with hold actions or show commands) have an "ok" key, and both decode.
+ *
+ * The function runs with enable_seqscan off: every table it reads is
+ * reached by a key, and without it a plan made while `requests` was empty
+ * (a sequential scan) could outlive the table's growth until autovacuum
+ * first analyzed it.
+ */
+export const MIGRATION_5: PostgresMigration = {
+  version: 5,
+  name: "a batch of seat commands in one statement",
+  sql: `
+    -- Command i's request id is recorded when request_ids[i] is not '': the
+    -- caller sends each (principal, request id) at most once per batch. A
+    -- command whose id has a record created at or after live_after is not
+    -- run; its row carries stored_fingerprint and stored_outcome, and no
+    -- findings. Every row carries now_ms, the instant the batch was decided
+    -- at. recorded_at is the records' created_at (the caller's clock, as
+    -- live_after is, so that retention is counted on one clock). A record
+    -- another transaction wrote first fails this one with
+    -- serialization_failure; the caller runs the batch again and replays it.
+    CREATE FUNCTION run_seat_batch(
+      kinds text[], show_ids text[], seat_counts integer[], flat_seats integer[],
+      principals text[], request_ids text[], admins boolean[],
+      new_hold_ids text[], ttls_ms bigint[], max_holds integer[],
+      fingerprints text[], recorded_at bigint, live_after bigint,
+      keep_versions bigint, keep_ms bigint
+    ) RETURNS TABLE (
+      now_ms bigint, stored_fingerprint text, stored_outcome text,
+      changed integer, show_total integer, show_state text, found_seats integer[],
+      booked_seats integer[], booked_owners text[],
+      held_seats integer[], held_by text[], held_until_ms bigint[],
+      live_holds integer,
+      ended_holds text[], ended_counts integer[], ended_seats integer[]
+    )
+    LANGUAGE plpgsql VOLATILE
+    SET enable_seqscan = off
+    AS $fn$
+    DECLARE
+      n integer := cardinality(kinds);
+      t_now_ms bigint := epoch_ms(now());
+      stored_fps text[] := array_fill(NULL::text, ARRAY[n]);
+      stored_outs text[] := array_fill(NULL::text, ARRAY[n]);
+      known record;
+      r_kinds text[] := '{}';
+      r_shows text[] := '{}';
+      r_counts integer[] := '{}';
+      r_flat integer[] := '{}';
+      r_seat_shows text[] := '{}';
+      r_principals text[] := '{}';
+      r_ids text[] := '{}';
+      r_admins boolean[] := '{}';
+      r_holds text[] := '{}';
+      r_ttls bigint[] := '{}';
+      r_max integer[] := '{}';
+      c_shows text[] := '{}';
+      c_kinds text[] := '{}';
+      c_counts integer[] := '{}';
+      c_flat integer[] := '{}';
+      c_totals integer[] := '{}';
+      sold_in text[] := '{}';
+      s_principals text[] := '{}';
+      s_ids text[] := '{}';
+      s_fps text[] := '{}';
+      s_outs text[] := '{}';
+      next_seat integer;
+      wanted integer[];
+      applied record;
+      ran refcursor;
+      ended_from integer;
+      saved integer;
+    BEGIN
+      FOR known IN
+        SELECT t.i, r.fingerprint, r.outcome
+        FROM unnest(principals, request_ids) WITH ORDINALITY AS t (p, rid, i)
+        JOIN requests r ON r.principal = t.p AND r.request_id = t.rid
+        WHERE t.rid <> '' AND r.created_at >= live_after
+      LOOP
+        stored_fps[known.i] := known.fingerprint;
+        stored_outs[known.i] := known.outcome;
+      END LOOP;
+
+      next_seat := 1;
+      FOR i IN 1 .. n LOOP
+        wanted := flat_seats[next_seat : next_seat + seat_counts[i] - 1];
+        next_seat := next_seat + seat_counts[i];
+        CONTINUE WHEN stored_fps[i] IS NOT NULL;
+        r_kinds := r_kinds || kinds[i];
+        r_shows := r_shows || show_ids[i];
+        r_counts := r_counts || seat_counts[i];
+        r_flat := r_flat || wanted;
+        r_seat_shows := r_seat_shows || array_fill(show_ids[i], ARRAY[seat_counts[i]]);
+        r_principals := r_principals || principals[i];
+        r_ids := r_ids || request_ids[i];
+        r_admins := r_admins || admins[i];
+        r_holds := r_holds || new_hold_ids[i];
+        r_ttls := r_ttls || ttls_ms[i];
+        r_max := r_max || max_holds[i];
+      END LOOP;
+
+      IF cardinality(r_kinds) > 0 THEN
+        OPEN ran FOR SELECT * FROM apply_seat_commands(r_kinds, r_shows, r_counts, r_flat, r_seat_shows,
+          r_principals, r_ids, r_admins, r_holds, r_ttls, r_max, NULL);
+      END IF;
+
+      next_seat := 1;
+      FOR i IN 1 .. n LOOP
+        wanted := flat_seats[next_seat : next_seat + seat_counts[i] - 1];
+        next_seat := next_seat + seat_counts[i];
+        now_ms := t_now_ms;
+        stored_fingerprint := stored_fps[i];
+        stored_outcome := stored_outs[i];
+        IF stored_fingerprint IS NOT NULL THEN
+          changed := NULL; show_total := NULL; show_state := NULL; found_seats := NULL;
+          booked_seats := NULL; booked_owners := NULL; held_seats := NULL; held_by := NULL; held_until_ms := NULL;
+          live_holds := NULL; ended_holds := NULL; ended_counts := NULL; ended_seats := NULL;
+          RETURN NEXT;
+          CONTINUE;
+        END IF;
+        FETCH ran INTO applied;
+        changed := applied.changed;
+        show_total := applied.show_total;
+        show_state := applied.show_state;
+        found_seats := applied.found_seats;
+        booked_seats := applied.booked_seats;
+        booked_owners := applied.booked_owners;
+        held_seats := applied.held_seats;
+        held_by := applied.held_by;
+        held_until_ms := applied.held_until_ms;
+        live_holds := applied.live_holds;
+        ended_holds := applied.ended_holds;
+        ended_counts := applied.ended_counts;
+        ended_seats := applied.ended_seats;
+        IF changed > 0 THEN
+          -- The lapsed holds it ended (each whole, in id order), then its own change.
+          ended_from := 1;
+          FOR k IN 1 .. coalesce(cardinality(ended_holds), 0) LOOP
+            c_shows := c_shows || show_ids[i];
+            c_kinds := c_kinds || 'hold-ended'::text;
+            c_counts := c_counts || ended_counts[k];
+            c_flat := c_flat || ended_seats[ended_from : ended_from + ended_counts[k] - 1];
+            c_totals := c_totals || NULL::integer;
+            ended_from := ended_from + ended_counts[k];
+          END LOOP;
+          c_shows := c_shows || show_ids[i];
+          c_kinds := c_kinds || CASE kinds[i] WHEN 'book' THEN 'booked' WHEN 'hold' THEN 'held' ELSE 'released' END;
+          c_counts := c_counts || seat_counts[i];
+          c_flat := c_flat || wanted;
+          c_totals := c_totals || NULL::integer;
+          IF kinds[i] <> 'cancel' THEN
+            sold_in := sold_in || show_ids[i];
+          END IF;
+        END IF;
+        IF request_ids[i] <> '' THEN
+          s_principals := s_principals || principals[i];
+          s_ids := s_ids || request_ids[i];
+          s_fps := s_fps || fingerprints[i];
+          s_outs := s_outs || json_build_object(
+            'findings', json_build_object(
+              'changed', changed, 'show_total', show_total, 'show_state', show_state, 'found_seats', found_seats,
+              'booked_seats', booked_seats, 'booked_owners', booked_owners,
+              'held_seats', held_seats, 'held_by', held_by, 'held_until_ms', held_until_ms,
+              'live_holds', live_holds,
+              'ended_holds', ended_holds, 'ended_counts', ended_counts, 'ended_seats', ended_seats),
+            'now_ms', t_now_ms, 'hold_id', new_hold_ids[i], 'is_admin', admins[i], 'max_holds', max_holds[i])::text;
+        END IF;
+        RETURN NEXT;
+      END LOOP;
+
+      IF cardinality(s_ids) > 0 THEN
+        -- Expired records are replaced; a live one means another transaction got there first.
+        INSERT INTO requests (principal, request_id, fingerprint, outcome, created_at)
+          SELECT p, r, f, o, recorded_at FROM unnest(s_principals, s_ids, s_fps, s_outs) AS t (p, r, f, o)
+          ORDER BY p, r
+          ON CONFLICT (principal, request_id) DO UPDATE
+          SET fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome, created_at = EXCLUDED.created_at
+          WHERE requests.created_at < live_after;
+        GET DIAGNOSTICS saved = ROW_COUNT;
+        IF saved <> cardinality(s_ids) THEN
+          RAISE EXCEPTION 'another transaction recorded one of this batch''s request ids first'
+            USING ERRCODE = 'serialization_failure';
+        END IF;
+      END IF;
+
+      -- Last: the show rows it updates are held only from here to the commit.
+      IF cardinality(c_shows) > 0 THEN
+        PERFORM count(*) FROM record_show_changes(c_shows, c_kinds, c_counts, c_flat, c_totals, sold_in, keep_versions, keep_ms);
+      END IF;
+    END
+    $fn$;
+  `,
+};
