@@ -20,10 +20,11 @@ import type { PostgresMigration } from "./postgres-migrations.js";
  * a "findings" key; outcomes stored by earlier versions (and by batches
  * with hold actions or show commands) have an "ok" key, and both decode.
  *
- * The function runs with enable_seqscan off: every table it reads is
- * reached by a key, and without it a plan made while `requests` was empty
- * (a sequential scan) could outlive the table's growth until autovacuum
- * first analyzed it.
+ * The function runs with enable_seqscan off, and looks request ids up one
+ * by one by the full primary key: every row it reads is reached by a key,
+ * and a plan made while `requests` was empty (a sequential scan, or a scan
+ * of the whole index) cannot outlive the table's growth until autovacuum
+ * first analyzes it. test/postgres-seat-batch.test.ts checks the plan.
  */
 export const MIGRATION_5: PostgresMigration = {
   version: 5,
@@ -89,14 +90,18 @@ export const MIGRATION_5: PostgresMigration = {
       ended_from integer;
       saved integer;
     BEGIN
-      FOR known IN
-        SELECT t.i, r.fingerprint, r.outcome
-        FROM unnest(principals, request_ids) WITH ORDINALITY AS t (p, rid, i)
-        JOIN requests r ON r.principal = t.p AND r.request_id = t.rid
-        WHERE t.rid <> '' AND r.created_at >= live_after
-      LOOP
-        stored_fps[known.i] := known.fingerprint;
-        stored_outs[known.i] := known.outcome;
+      -- One primary-key lookup per request id: a join of the batch with
+      -- requests may be planned as a whole-index scan while the table is
+      -- small, and keep that plan as it grows.
+      FOR i IN 1 .. n LOOP
+        CONTINUE WHEN request_ids[i] = '';
+        -- Age is checked after the lookup, so that only the key can lead to the row.
+        SELECT r.fingerprint, r.outcome, r.created_at INTO known FROM requests r
+          WHERE r.principal = principals[i] AND r.request_id = request_ids[i];
+        IF FOUND AND known.created_at >= live_after THEN
+          stored_fps[i] := known.fingerprint;
+          stored_outs[i] := known.outcome;
+        END IF;
       END LOOP;
 
       next_seat := 1;

@@ -1,0 +1,110 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CommandOutcome, StoreCommand } from "../src/core/seat-store.js";
+import { PostgresStore } from "../src/stores/postgres-store.js";
+import { startPostgres } from "./support/postgres-cluster.js";
+
+const postgres = await startPostgres();
+const ALICE = "user:alice";
+const BOB = "user:bob";
+
+const book = (seats: number[], requestId: string, principal = ALICE): StoreCommand => ({
+  kind: "book", showId: "main", seats, principal, isAdmin: false, requestId,
+});
+const hold = (seats: number[], requestId: string, holdId: string, maxHoldsPerPrincipal = 20): StoreCommand => ({
+  kind: "hold", showId: "main", seats, principal: ALICE, isAdmin: false, requestId, holdId, ttlMs: 60_000, maxHoldsPerPrincipal,
+});
+const release = (holdId: string, requestId: string): StoreCommand => ({
+  kind: "release", holdId, principal: ALICE, isAdmin: false, requestId,
+});
+const cancel = (seats: number[], requestId: string, principal = ALICE): StoreCommand => ({
+  kind: "cancel", showId: "main", seats, principal, isAdmin: false, requestId,
+});
+
+/** The outcome without the replayed flag, to compare a first answer with its replay. */
+const answer = (outcome: CommandOutcome | undefined) => {
+  if (outcome === undefined) throw new Error("no outcome");
+  const { replayed: _replayed, ...rest } = outcome;
+  return rest;
+};
+
+describe.skipIf(postgres === undefined)("PostgreSQL seat batches in one statement (run_seat_batch)", () => {
+  let store: PostgresStore;
+
+  beforeAll(async () => {
+    store = await PostgresStore.open({ connectionString: postgres!.url });
+    await store.ensureShows([{ id: "main", totalSeats: 20 }]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await postgres?.stop();
+  });
+
+  it("replays a seat command's record through a batch with hold actions, and an outcome record through a seat batch", async () => {
+    const [first] = await store.applyBatch([book([1], "r-book-1")]);
+    // A batch with a release takes the several-statement path; the book's record holds findings.
+    const [, replayed] = await store.applyBatch([release("no-such-hold", "r-release-1"), book([1], "r-book-1")]);
+    expect(replayed?.replayed).toBe(true);
+    expect(answer(replayed)).toEqual(answer(first));
+
+    // A record written by that path (an outcome) replays through a seat batch.
+    const [, second] = await store.applyBatch([release("no-such-hold", "r-release-2"), book([2], "r-book-2")]);
+    const [again] = await store.applyBatch([book([2], "r-book-2")]);
+    expect(again?.replayed).toBe(true);
+    expect(answer(again)).toEqual(answer(second));
+    expect((await store.bookings("main")).map((booking) => booking.seat)).toEqual([1, 2]);
+  });
+
+  it("replays a refusal after the seat became free, and a repeat within the batch", async () => {
+    await store.applyBatch([book([5], "r-bob-5", BOB)]);
+    const [refused] = await store.applyBatch([book([5], "r-alice-5")]);
+    expect(refused).toMatchObject({ ok: false, reason: "SEAT_ALREADY_BOOKED", seats: [5] });
+    await store.applyBatch([cancel([5], "r-bob-cancel-5", BOB)]);
+    const [retried, repeated, reused] = await store.applyBatch([book([5], "r-alice-5"), book([5], "r-alice-5"), book([6], "r-alice-5")]);
+    expect(retried?.replayed).toBe(true);
+    expect(answer(retried)).toEqual(answer(refused));
+    expect(answer(repeated)).toEqual(answer(refused));
+    expect(reused).toMatchObject({ ok: false, reason: "REQUEST_ID_REUSED" });
+    expect((await store.bookings("main")).some((booking) => booking.seat === 5 || booking.seat === 6)).toBe(false);
+  });
+
+  it("gives a retried hold the first attempt's hold, even with a new hold id and a lower hold limit", async () => {
+    const [first] = await store.applyBatch([hold([10, 11], "r-hold-10", "hold-first")]);
+    expect(first?.ok).toBe(true);
+    const [retried] = await store.applyBatch([hold([10, 11], "r-hold-10", "hold-second", 1)]);
+    expect(retried?.replayed).toBe(true);
+    expect(answer(retried)).toEqual(answer(first));
+    expect(retried?.ok === true ? retried.hold?.holdId : undefined).toBe("hold-first");
+    expect(await store.getHold("hold-second")).toBeUndefined();
+  });
+
+  it("looks request ids up by the primary key even while the requests table is empty and analyzed so", async () => {
+    const url = await postgres!.createDatabase();
+    const fresh = await PostgresStore.open({ connectionString: url });
+    await fresh.ensureShows([{ id: "main", totalSeats: 4 }]);
+    await fresh.close();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const plans: string[] = [];
+    client.on("notice", (notice) => plans.push(notice.message ?? ""));
+    try {
+      // auto_explain sends the plan of every statement inside the function to this session.
+      await client.query("LOAD 'auto_explain'");
+      await client.query("SET auto_explain.log_min_duration = 0");
+      await client.query("SET auto_explain.log_nested_statements = on");
+      await client.query("SET auto_explain.log_level = notice");
+      await client.query(
+        `SELECT * FROM run_seat_batch('{book}', '{main}', '{1}', '{1}', '{user:alice}', '{r-1}', '{f}',
+           '{NULL}', '{NULL}', '{NULL}', '{book:main:1}', 0, 0, 100, 3600000)`,
+      );
+    } finally {
+      await client.end();
+    }
+    const lookup = plans.find((plan) => /FROM requests r\s+WHERE r\.principal/.test(plan));
+    expect(lookup, plans.join("\n---\n")).toBeDefined();
+    // A keyed lookup: the key is the index condition, not a filter over a scan of the whole index.
+    expect(lookup).toMatch(/Index Scan using requests_pkey on requests r[^\n]*\n\s+Index Cond: \(\(principal = /);
+    expect(lookup).not.toMatch(/Seq Scan on requests|Join Filter/);
+  });
+});
