@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { BookingCore } from "../src/core/booking-core.js";
+import type { SeatStore, StoreCommand } from "../src/core/seat-store.js";
+import { MemoryStore } from "../src/stores/memory-store.js";
+
+const alice = { principal: "spiffe://test/alice" };
+
+/**
+ * A real MemoryStore whose applyBatch waits until the test opens the gate,
+ * counting how many batches are inside it at once. `batchesInFlight` is what
+ * the store tells the core it may take (undefined: not stated).
+ */
+function gatedStore(batchesInFlight: number | undefined) {
+  const store = new MemoryStore();
+  let inside = 0;
+  let mostInside = 0;
+  const waiting: (() => void)[] = [];
+  const gated = new Proxy(store, {
+    get(target, property) {
+      if (property === "batchesInFlight") return batchesInFlight;
+      if (property === "applyBatch") {
+        return async (commands: readonly StoreCommand[]) => {
+          inside++;
+          mostInside = Math.max(mostInside, inside);
+          await new Promise<void>((resolve) => waiting.push(resolve));
+          inside--;
+          return target.applyBatch(commands);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  }) as SeatStore;
+  return {
+    store: gated,
+    get mostInside() {
+      return mostInside;
+    },
+    get waiting() {
+      return waiting.length;
+    },
+    /** Lets every batch waiting at the gate through, until none is left and none arrives. */
+    async drain(): Promise<void> {
+      for (let idle = 0; idle < 3; ) {
+        const open = waiting.splice(0);
+        for (const resolve of open) resolve();
+        idle = open.length === 0 ? idle + 1 : 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    },
+  };
+}
+
+/** Books seats 1..n, each in its own event-loop turn, so that each could be a batch of its own. */
+async function bookEachInItsTurn(core: BookingCore, n: number): Promise<Promise<unknown>[]> {
+  const calls: Promise<unknown>[] = [];
+  for (let seat = 1; seat <= n; seat++) {
+    calls.push(core.book({ showId: "main", seats: [seat], requestId: `r-${seat}` }, alice));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return calls;
+}
+
+describe("BookingCore batches in flight", () => {
+  it("runs as many store batches at once as the store takes, and no more", async () => {
+    const gate = gatedStore(3);
+    const core = await BookingCore.open({ store: gate.store, shows: [{ id: "main", totalSeats: 20 }] });
+    const calls = await bookEachInItsTurn(core, 8);
+    expect(gate.waiting).toBe(3);
+    await gate.drain();
+    await Promise.all(calls);
+    expect(gate.mostInside).toBe(3);
+    expect((await core.available("main")).bookedCount).toBe(8);
+  });
+
+  it("runs one batch at a time for a store that does not say it takes more", async () => {
+    const gate = gatedStore(undefined);
+    const core = await BookingCore.open({ store: gate.store, shows: [{ id: "main", totalSeats: 20 }] });
+    const calls = await bookEachInItsTurn(core, 5);
+    expect(gate.waiting).toBe(1);
+    await gate.drain();
+    await Promise.all(calls);
+    expect(gate.mostInside).toBe(1);
+    expect((await core.available("main")).bookedCount).toBe(5);
+  });
+
+  it("closes only after every batch in flight has committed", async () => {
+    const gate = gatedStore(2);
+    const core = await BookingCore.open({ store: gate.store, shows: [{ id: "main", totalSeats: 20 }] });
+    const calls = await bookEachInItsTurn(core, 4);
+    let closed = false;
+    const closing = core.close().then(() => (closed = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(false);
+    await gate.drain();
+    await closing;
+    const outcomes = await Promise.allSettled(calls);
+    expect(outcomes.every((outcome) => outcome.status === "fulfilled")).toBe(true);
+  });
+});
