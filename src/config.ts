@@ -120,8 +120,10 @@ Every option also reads an environment variable (shown); flags win.
   --shutdown-grace-ms N         BOOKING_SHUTDOWN_GRACE_MS           default ${DEFAULTS.shutdownGraceMs}
   --pg-pool-size N              BOOKING_PG_POOL_SIZE                default ${DEFAULTS.postgresPoolSize}
   --pg-batches-in-flight N      BOOKING_PG_BATCHES_IN_FLIGHT        default ${DEFAULTS.postgresBatchesInFlight} (at most the pool size)
-  --pg-lock-timeout D           BOOKING_PG_LOCK_TIMEOUT             default ${DEFAULTS.postgresLockTimeoutMs}ms (0s = none)
-  --pg-idle-in-transaction-timeout D  BOOKING_PG_IDLE_IN_TRANSACTION_TIMEOUT  default ${DEFAULTS.postgresIdleInTransactionTimeoutMs}ms (0s = none)
+  --pg-lock-timeout DURATION    BOOKING_PG_LOCK_TIMEOUT             default ${formatDuration(DEFAULTS.postgresLockTimeoutMs)} (0s = none)
+  --pg-idle-in-transaction-timeout DURATION
+                                BOOKING_PG_IDLE_IN_TRANSACTION_TIMEOUT  default ${formatDuration(DEFAULTS.postgresIdleInTransactionTimeoutMs)} (0s = none):
+                                PostgreSQL ends a transaction left waiting this long, freeing its locks
   --help
 `;
 

@@ -54,7 +54,17 @@ describe("parseServerConfig", () => {
       dashboardAllowRemote: false,
       shutdownGraceMs: SERVER_DEFAULTS.shutdownGraceMs,
       postgresPoolSize: SERVER_DEFAULTS.postgresPoolSize,
+      postgresBatchesInFlight: SERVER_DEFAULTS.postgresBatchesInFlight,
+      postgresLockTimeoutMs: SERVER_DEFAULTS.postgresLockTimeoutMs,
+      postgresIdleInTransactionTimeoutMs: SERVER_DEFAULTS.postgresIdleInTransactionTimeoutMs,
     });
+  });
+
+  it("reads the PostgreSQL store's batches in flight and its lock and idle-in-transaction timeouts; 0s turns a timeout off", () => {
+    expect(
+      parse(["--pg-batches-in-flight", "6", "--pg-lock-timeout", "500ms"], { BOOKING_PG_IDLE_IN_TRANSACTION_TIMEOUT: "0s" }),
+    ).toMatchObject({ postgresBatchesInFlight: 6, postgresLockTimeoutMs: 500, postgresIdleInTransactionTimeoutMs: 0 });
+    expect(SERVE_USAGE).toContain("--pg-lock-timeout DURATION    BOOKING_PG_LOCK_TIMEOUT             default 2s (0s = none)\n");
   });
 
   it("returns help for --help", () => {
@@ -240,6 +250,9 @@ describe("the limits of holds, shows, the change log and watches", () => {
     [["--max-holds-per-principal", "0"], /--max-holds-per-principal/],
     [["--watch-max-backlog", "0"], /--watch-max-backlog/],
     [["--max-watch-streams", "-1"], /--max-watch-streams/],
+    [["--pg-batches-in-flight", "0"], /--pg-batches-in-flight/],
+    [["--pg-lock-timeout", "2"], /--pg-lock-timeout \(BOOKING_PG_LOCK_TIMEOUT\) must be a duration/],
+    [["--pg-idle-in-transaction-timeout", "-1s"], /--pg-idle-in-transaction-timeout/],
   ])("refuses %j with a ConfigError naming the flag", (argv, message) => {
     expect(() => parse(argv)).toThrow(ConfigError);
     expect(() => parse(argv)).toThrow(message);
