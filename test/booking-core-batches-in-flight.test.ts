@@ -10,16 +10,19 @@ const alice = { principal: "spiffe://test/alice" };
  * counting how many batches are inside it at once. `batchesInFlight` is what
  * the store tells the core it may take (undefined: not stated).
  */
-function gatedStore(batchesInFlight: number | undefined) {
+function gatedStore(batchesInFlight: number | undefined, batchGroup?: (command: StoreCommand) => string) {
   const store = new MemoryStore();
+  const batches: string[][] = [];
   let inside = 0;
   let mostInside = 0;
   const waiting: (() => void)[] = [];
   const gated = new Proxy(store, {
     get(target, property) {
       if (property === "batchesInFlight") return batchesInFlight;
+      if (property === "batchGroup") return batchGroup;
       if (property === "applyBatch") {
         return async (commands: readonly StoreCommand[]) => {
+          batches.push(commands.map((command) => command.kind));
           inside++;
           mostInside = Math.max(mostInside, inside);
           await new Promise<void>((resolve) => waiting.push(resolve));
@@ -33,6 +36,8 @@ function gatedStore(batchesInFlight: number | undefined) {
   }) as SeatStore;
   return {
     store: gated,
+    /** The commands of each batch, in the order the batches reached the store. */
+    batches,
     get mostInside() {
       return mostInside;
     },
@@ -82,6 +87,30 @@ describe("BookingCore batches in flight", () => {
     await Promise.all(calls);
     expect(gate.mostInside).toBe(1);
     expect((await core.available("main")).bookedCount).toBe(5);
+  });
+
+  it("keeps a store's batch groups apart, in queue order within each, and runs them side by side", async () => {
+    const gate = gatedStore(2, (command) => (command.kind === "cancel" ? "cancels" : "the rest"));
+    const core = await BookingCore.open({ store: gate.store, shows: [{ id: "main", totalSeats: 20 }] });
+    const booked = await bookEachInItsTurn(core, 2);
+    await gate.drain();
+    await Promise.all(booked);
+    gate.batches.length = 0;
+    // Queued in one turn: book, cancel, book, cancel, book.
+    const calls = [
+      core.book({ showId: "main", seats: [10], requestId: "" }, alice),
+      core.cancel({ showId: "main", seats: [1], requestId: "" }, alice),
+      core.book({ showId: "main", seats: [11], requestId: "" }, alice),
+      core.cancel({ showId: "main", seats: [2], requestId: "" }, alice),
+      core.book({ showId: "main", seats: [12], requestId: "" }, alice),
+    ];
+    for (let turn = 0; turn < 5 && gate.waiting < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(gate.waiting).toBe(2);
+    await gate.drain();
+    await Promise.all(calls);
+    expect(gate.batches).toEqual([["book", "book", "book"], ["cancel", "cancel"]]);
+    const free = Array.from({ length: 20 }, (_, index) => index + 1).filter((seat) => seat < 10 || seat > 12);
+    expect((await core.available("main")).available).toEqual(free);
   });
 
   it("closes only after every batch in flight has committed", async () => {

@@ -562,9 +562,33 @@ export class BookingCore {
     });
   }
 
+  /**
+   * Takes up to maxBatchSize queued changes, in queue order: all of them
+   * from the front, or, for a store with batch groups, those of the front
+   * change's group (the rest keep their order for the next turn, which may
+   * run at the same time in another slot).
+   */
+  #takeBatch(): QueuedChange[] {
+    const group = this.#store.batchGroup?.bind(this.#store);
+    if (group === undefined) return this.#queue.splice(0, this.#maxBatchSize);
+    const first = this.#queue[0];
+    if (first === undefined) return [];
+    const wanted = group(first.command);
+    const taken: QueuedChange[] = [];
+    const left: QueuedChange[] = [];
+    for (const change of this.#queue) {
+      if (taken.length < this.#maxBatchSize && group(change.command) === wanted) taken.push(change);
+      else left.push(change);
+    }
+    this.#queue = left;
+    return taken;
+  }
+
   async #commitQueued(): Promise<void> {
     if (this.#queue.length === 0) return;
-    const taken = this.#queue.splice(0, this.#maxBatchSize);
+    const taken = this.#takeBatch();
+    // Another group's changes left behind may start in a free slot now.
+    if (this.#queue.length > 0) this.#scheduleTurn();
     const now = Date.now();
     const batch: QueuedChange[] = [];
     for (const change of taken) {

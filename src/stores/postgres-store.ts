@@ -152,6 +152,11 @@ export class PostgresStore implements SeatStore {
     return store;
   }
 
+  /** Book, cancel and hold commands apart from the rest: their batches are one statement (runSeatBatch). */
+  batchGroup(command: StoreCommand): string {
+    return isSeatLevel(command) ? "seat" : "other";
+  }
+
   async ensureShows(shows: readonly ShowDefinition[]): Promise<ShowRecord[]> {
     this.#assertOpen();
     return this.#inTransaction(async (client) => {
