@@ -41,13 +41,14 @@ function throughputTable(results: readonly ScaleOutResult[]): Table {
 /** What PostgreSQL did: transactions, WAL flushes, and what its busy backends were waiting for. */
 function postgresTable(results: readonly ScaleOutResult[]): Table {
   return {
-    header: ["variant", "instances", "commits/s", "rollbacks/s", "calls/commit", "WAL flushes/s", "flushes/commit", "ms/flush", "busy backends", "Lock waits", "advisory", "top waits (share of busy-backend samples)"],
+    header: ["variant", "instances", "commits/s", "batch commits/s", "rollbacks/s", "calls/batch", "WAL flushes/s", "flushes/batch", "ms/flush", "busy backends", "Lock waits", "advisory", "NOTIFY lock", "top waits (share of busy-backend samples)"],
     rows: results.map((result) => {
       const pg = result.postgres;
       return [
         result.variant,
         String(result.instances),
         pg.commitsPerSecond.toFixed(0),
+        pg.batchCommitsPerSecond.toFixed(0),
         pg.rollbacksPerSecond.toFixed(1),
         fixed(pg.callsPerCommit, 1),
         pg.walSyncsPerSecond.toFixed(0),
@@ -56,13 +57,14 @@ function postgresTable(results: readonly ScaleOutResult[]): Table {
         pg.waits.meanBusyBackends.toFixed(2),
         `${pg.waits.lockWaitPercent.toFixed(1)}%`,
         `${pg.waits.advisoryWaitPercent.toFixed(1)}%`,
+        `${pg.waits.notifyQueueWaitPercent.toFixed(1)}%`,
         pg.waits.byEvent
-          .slice(0, 4)
+          .slice(0, 5)
           .map((wait) => `${wait.event} ${wait.sharePercent.toFixed(0)}%`)
           .join(", "),
       ];
     }),
-    numeric: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+    numeric: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
   };
 }
 
@@ -103,7 +105,7 @@ function markdown(table: Table): string {
 
 const CAPTIONS = [
   "throughput and CPU (CPU in % of one core; us/call = CPU per call, summed over processes; 'other' = work outside the benchmark, * above 20 %):",
-  "inside PostgreSQL (counters over the measured window; waits sampled from pg_stat_activity):",
+  "inside PostgreSQL (counters over the measured window; batch commits = COMMIT statements, commits = every transaction; waits sampled from pg_stat_activity):",
   "top statements by execution time (pg_stat_statements, reset at the start of each window; share of top-level time):",
 ];
 

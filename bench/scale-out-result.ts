@@ -45,11 +45,13 @@ export interface ScaleOutResult {
     readonly cpuMicrosPerCall: number | null;
     readonly commitsPerSecond: number;
     readonly rollbacksPerSecond: number;
-    /** Calls per committed transaction: the servers' mean batch size as PostgreSQL saw it. */
+    /** COMMIT statements per second: the servers' batch transactions (xact_commit also counts read-only and single-statement ones). */
+    readonly batchCommitsPerSecond: number;
+    /** Calls per batch transaction: the servers' mean batch size as PostgreSQL saw it. */
     readonly callsPerCommit: number | null;
     readonly walSyncsPerSecond: number;
     readonly meanWalSyncMs: number;
-    /** WAL flushes per commit: below 1 when commits share a flush (group commit inside PostgreSQL). */
+    /** WAL flushes per batch transaction: below 1 when commits share a flush (group commit inside PostgreSQL). */
     readonly walSyncsPerCommit: number | null;
     readonly walBytesPerCall: number | null;
     /** The counters' deltas over the window. */
@@ -95,7 +97,7 @@ export function summarizeScaleOut(
   const perCall = (ms: number | null): number | null => (ms === null || calls === 0 ? null : (ms * 1000 * (durationS / window.seconds)) / calls);
   const serverMs = window.serverCpuMs.some((ms) => ms === null) ? null : window.serverCpuMs.reduce<number>((sum, ms) => sum + (ms ?? 0), 0);
   const { counters } = window;
-  const commits = counters.xactCommit;
+  const commits = window.statements.commitStatements;
   const background =
     window.machineBusyMs === null || serverMs === null || window.postgresCpuMs === null
       ? null
@@ -131,7 +133,8 @@ export function summarizeScaleOut(
     postgres: {
       cpuPercent: percentOfCore(window.postgresCpuMs),
       cpuMicrosPerCall: perCall(window.postgresCpuMs),
-      commitsPerSecond: commits / window.seconds,
+      commitsPerSecond: counters.xactCommit / window.seconds,
+      batchCommitsPerSecond: commits / window.seconds,
       rollbacksPerSecond: counters.xactRollback / window.seconds,
       callsPerCommit: commits === 0 ? null : (calls * (window.seconds / durationS)) / commits,
       walSyncsPerSecond: counters.walSyncs / window.seconds,

@@ -171,6 +171,7 @@ async function runOne(context: Context, variant: ScaleOutVariant, count: number)
       postgresPid: cluster.pid,
       adminUrl: cluster.adminUrl,
       database,
+      databaseUrl: url,
       sampleMs: options.sampleMs,
     });
     window = opened;

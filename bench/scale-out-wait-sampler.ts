@@ -23,6 +23,8 @@ export interface WaitFigures {
   readonly lockWaitPercent: number;
   /** Of those, advisory locks, in %. */
   readonly advisoryWaitPercent: number;
+  /** Of those, the lock PostgreSQL serialises NOTIFYing commits on (held through the commit's WAL flush), in %. */
+  readonly notifyQueueWaitPercent: number;
   readonly byEvent: readonly WaitCount[];
 }
 
@@ -36,7 +38,6 @@ export interface WaitFigures {
  */
 export class WaitSampler {
   readonly #client: pg.Client;
-  readonly #database: string;
   readonly #intervalMs: number;
   readonly #counts = new Map<string, number>();
   #samples = 0;
@@ -46,17 +47,17 @@ export class WaitSampler {
   #stopped = false;
   #error: unknown;
 
-  private constructor(client: pg.Client, database: string, intervalMs: number) {
+  private constructor(client: pg.Client, intervalMs: number) {
     this.#client = client;
-    this.#database = database;
     this.#intervalMs = intervalMs;
   }
 
-  /** Connects to `adminUrl` and starts sampling the backends of `database`. */
-  static async start(adminUrl: string, database: string, intervalMs: number): Promise<WaitSampler> {
-    const client = new pg.Client({ connectionString: adminUrl, application_name: "scale-out-wait-sampler" });
+  /** Connects to the database at `databaseUrl` and starts sampling its backends. */
+  static async start(databaseUrl: string, intervalMs: number): Promise<WaitSampler> {
+    // In the database itself, so the relations of tuple and relation locks resolve to names.
+    const client = new pg.Client({ connectionString: databaseUrl, application_name: "scale-out-wait-sampler" });
     await client.connect();
-    const sampler = new WaitSampler(client, database, intervalMs);
+    const sampler = new WaitSampler(client, intervalMs);
     sampler.#schedule();
     return sampler;
   }
@@ -74,18 +75,19 @@ export class WaitSampler {
   }
 
   async #sample(): Promise<void> {
-    const result = await this.#client.query<{ state: string | null; type: string | null; event: string | null }>({
+    const result = await this.#client.query<Activity>({
       name: "scale-out-sample-activity",
-      text: `SELECT state, wait_event_type AS type, wait_event AS event FROM pg_stat_activity
-             WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()
-               AND state IS DISTINCT FROM 'idle'`,
-      values: [this.#database],
+      // For a heavyweight-lock wait, the lock it waits for (pg_locks, not granted) names what it is.
+      text: `SELECT a.state, a.wait_event_type AS type, a.wait_event AS event, left(a.query, 200) AS query,
+                    l.classid::regclass::text AS class, l.objid::bigint AS objid, l.relation::regclass::text AS relation
+             FROM pg_stat_activity a
+             LEFT JOIN LATERAL (SELECT * FROM pg_locks k WHERE k.pid = a.pid AND NOT k.granted LIMIT 1) l ON a.wait_event_type = 'Lock'
+             WHERE a.datname = current_database() AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+               AND a.state IS DISTINCT FROM 'idle'`,
     });
     this.#samples++;
     for (const row of result.rows) {
-      const wait = row.type === null ? undefined : `${row.type}:${row.event ?? "?"}`;
-      const key =
-        row.state === "active" ? (wait ?? "running") : `${row.state === null ? "unknown" : row.state.replace("idle in transaction", "in transaction")}, ${wait ?? "no wait"}`;
+      const key = activityKey(row);
       this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
       this.#busy++;
     }
@@ -105,8 +107,39 @@ export class WaitSampler {
       samples: this.#samples,
       meanBusyBackends: this.#samples === 0 ? 0 : Math.round((this.#busy / this.#samples) * 100) / 100,
       lockWaitPercent: share(sum((event) => event.startsWith("Lock:"))),
-      advisoryWaitPercent: share(sum((event) => event === "Lock:advisory")),
+      advisoryWaitPercent: share(sum((event) => event.startsWith("Lock:advisory"))),
+      notifyQueueWaitPercent: share(sum((event) => event.includes("NOTIFY queue"))),
       byEvent: entries.map(([event, count]) => ({ event, count, sharePercent: share(count) })),
     };
   }
+}
+
+interface Activity {
+  readonly state: string | null;
+  readonly type: string | null;
+  readonly event: string | null;
+  readonly query: string | null;
+  readonly class: string | null;
+  readonly objid: string | null;
+  readonly relation: string | null;
+}
+
+const STATEMENTS = /apply_seat_commands|record_show_changes|\bcommit\b|\bupdate\s+\w+|\bdelete\s+from\s+\w+|\binsert\s+into\s+\w+/i;
+
+/** The counting key of one busy backend: its wait, or "running"; a lock wait names the lock and the statement. */
+function activityKey(row: Activity): string {
+  const wait = row.type === null ? undefined : `${row.type}:${row.event ?? "?"}`;
+  if (row.state !== "active") {
+    const state = row.state === null ? "unknown" : row.state.replace("idle in transaction", "in transaction");
+    return `${state}, ${wait ?? "no wait"}`;
+  }
+  if (wait === undefined) return "running";
+  if (row.type !== "Lock") return wait;
+  // PreCommit_Notify serialises every NOTIFYing commit on a lock of "database 0", held until after the commit's WAL flush.
+  const statement = STATEMENTS.exec(row.query ?? "")?.[0]?.toLowerCase().replace(/\s+/g, " ");
+  // pg_locks is read a moment after pg_stat_activity, so a short wait may be over (no row): an object lock
+  // awaited by COMMIT is still that one, the only object lock a commit takes in PostgreSQL 15.
+  const notifyQueue = (row.class === "pg_database" && row.objid === "0") || (row.event === "object" && statement === "commit");
+  const what = notifyQueue ? ", NOTIFY queue" : row.relation !== null ? ` on ${row.relation}` : "";
+  return `${wait}${what}${statement === undefined ? "" : ` in ${statement}`}`;
 }

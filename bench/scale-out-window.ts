@@ -50,6 +50,7 @@ export class ScaleOutWindow {
   readonly #postgresPid: number;
   readonly #adminUrl: string;
   readonly #database: string;
+  readonly #databaseUrl: string;
   readonly #sampleMs: number;
   #admin: pg.Client | undefined;
   #start: Start | undefined;
@@ -60,12 +61,14 @@ export class ScaleOutWindow {
     readonly postgresPid: number;
     readonly adminUrl: string;
     readonly database: string;
+    readonly databaseUrl: string;
     readonly sampleMs: number;
   }) {
     this.#serverPids = options.serverPids;
     this.#postgresPid = options.postgresPid;
     this.#adminUrl = options.adminUrl;
     this.#database = options.database;
+    this.#databaseUrl = options.databaseUrl;
     this.#sampleMs = options.sampleMs;
   }
 
@@ -83,7 +86,7 @@ export class ScaleOutWindow {
     const ready = (async () => {
       await resetStatementsAndWal(admin);
       const counters = await readCounters(admin, this.#database);
-      const sampler = await WaitSampler.start(this.#adminUrl, this.#database, this.#sampleMs);
+      const sampler = await WaitSampler.start(this.#databaseUrl, this.#sampleMs);
       return { counters, sampler };
     })();
     ready.catch(() => undefined);
