@@ -15,7 +15,7 @@ const latency = (value: number): string => (value >= 100 ? value.toFixed(0) : va
 /** Throughput, latency and CPU per instance count; "*" marks a run other processes disturbed. */
 function throughputTable(results: readonly ScaleOutResult[]): Table {
   return {
-    header: ["variant", "instances", "calls/s", "per instance", "p50 ms", "p99 ms", "errors", "servers CPU", "server us/call", "postgres CPU", "postgres us/call", "other CPU"],
+    header: ["variant", "instances", "calls/s", "per instance", "p50 ms", "p99 ms", "errors", "servers CPU", "server us/call", "postgres CPU", "of which sampler", "postgres us/call", "other CPU"],
     rows: results.map((result) => {
       const errors = Object.entries(result.errorsByCode).map(([code, count]) => `${code} ${count}`);
       if (result.unexpected > 0) errors.push(`${result.unexpected} UNEXPECTED`);
@@ -30,11 +30,12 @@ function throughputTable(results: readonly ScaleOutResult[]): Table {
         fixed(result.serverCpuPercent, 0, "%"),
         fixed(result.serverCpuMicrosPerCall, 0),
         fixed(result.postgres.cpuPercent, 0, "%"),
+        fixed(result.postgres.samplerCpuPercent, 1, "%"),
         fixed(result.postgres.cpuMicrosPerCall, 0),
         `${fixed(result.backgroundCpuPercent, 0, "%")}${result.disturbed ? " *" : ""}`,
       ];
     }),
-    numeric: new Set([1, 2, 4, 5, 7, 8, 9, 10, 11]),
+    numeric: new Set([1, 2, 4, 5, 7, 8, 9, 10, 11, 12]),
   };
 }
 

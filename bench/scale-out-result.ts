@@ -42,7 +42,10 @@ export interface ScaleOutResult {
   readonly postgres: {
     /** The postmaster and its backends, % of one core. */
     readonly cpuPercent: number | null;
+    /** PostgreSQL CPU per call, µs, without the wait sampler's own backend. */
     readonly cpuMicrosPerCall: number | null;
+    /** The wait sampler's backend (pg_stat_activity and pg_locks reads), % of one core: the measurement's own cost. */
+    readonly samplerCpuPercent: number | null;
     readonly commitsPerSecond: number;
     readonly rollbacksPerSecond: number;
     /** COMMIT statements per second: the servers' batch transactions (xact_commit also counts read-only and single-statement ones). */
@@ -132,7 +135,8 @@ export function summarizeScaleOut(
     generatorsCpuPercent: generatorCpuMs / 10 / durationS,
     postgres: {
       cpuPercent: percentOfCore(window.postgresCpuMs),
-      cpuMicrosPerCall: perCall(window.postgresCpuMs),
+      cpuMicrosPerCall: perCall(window.postgresCpuMs === null ? null : window.postgresCpuMs - (window.samplerCpuMs ?? 0)),
+      samplerCpuPercent: percentOfCore(window.samplerCpuMs),
       commitsPerSecond: counters.xactCommit / window.seconds,
       batchCommitsPerSecond: commits / window.seconds,
       rollbacksPerSecond: counters.xactRollback / window.seconds,

@@ -47,8 +47,12 @@ export class WaitSampler {
   #stopped = false;
   #error: unknown;
 
-  private constructor(client: pg.Client, intervalMs: number) {
+  /** The process id of the sampler's own backend, whose CPU is the sampling's cost to the cluster. */
+  readonly backendPid: number;
+
+  private constructor(client: pg.Client, intervalMs: number, backendPid: number) {
     this.#client = client;
+    this.backendPid = backendPid;
     this.#intervalMs = intervalMs;
   }
 
@@ -57,7 +61,8 @@ export class WaitSampler {
     // In the database itself, so the relations of tuple and relation locks resolve to names.
     const client = new pg.Client({ connectionString: databaseUrl, application_name: "scale-out-wait-sampler" });
     await client.connect();
-    const sampler = new WaitSampler(client, intervalMs);
+    const pid = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid ?? 0;
+    const sampler = new WaitSampler(client, intervalMs, pid);
     sampler.#schedule();
     return sampler;
   }

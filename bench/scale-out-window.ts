@@ -17,6 +17,8 @@ export interface ScaleOutWindowFigures {
   readonly serverCpuMs: ReadonlyArray<number | null>;
   /** CPU of the postmaster and every backend alive at the window's end, ms. */
   readonly postgresCpuMs: number | null;
+  /** CPU of the wait sampler's own backend (part of postgresCpuMs), ms. */
+  readonly samplerCpuMs: number | null;
   /** CPU of this (the measuring) process: the sampler's client, progress, timers. */
   readonly selfCpuMs: number;
   /** The whole machine's busy CPU, ms summed over cores. */
@@ -127,6 +129,8 @@ export class ScaleOutWindow {
     const machine = machineCpuTicks();
     const self = process.cpuUsage(start.self);
     const { counters: startCounters, sampler } = await start.ready;
+    // The sampler's backend was started for this window, so all its CPU is the window's.
+    const samplerCpu = cpuTimeMs(sampler.backendPid);
     const admin = this.#admin!;
     const waits = await sampler.stop();
     const endCounters = await readCounters(admin, this.#database);
@@ -135,6 +139,7 @@ export class ScaleOutWindow {
       seconds,
       serverCpuMs: servers,
       postgresCpuMs: postgresNow === undefined || start.postgres === undefined ? null : postgresNow - start.postgres,
+      samplerCpuMs: samplerCpu ?? null,
       selfCpuMs: (self.user + self.system) / 1000,
       machineBusyMs: machine === undefined || start.machine === undefined ? null : (machine.busy - start.machine.busy) * MS_PER_TICK,
       counters: counterDelta(startCounters, endCounters, true),
