@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { SAMPLER_MARK } from "./scale-out-wait-sampler.js";
 
 /** Cumulative counters of one database and of the WAL, at one instant. */
 export interface PostgresCounterSnapshot {
@@ -103,7 +104,7 @@ export function counterDelta(start: PostgresCounterSnapshot, end: PostgresCounte
   };
 }
 
-/** The `limit` statements of `database` with the most execution time since the reset, largest first. */
+/** The `limit` statements of `database` with the most execution time since the reset, largest first; the wait sampler's own query left out. */
 export async function readStatements(admin: pg.Client, database: string, limit: number): Promise<StatementFigures> {
   const result = await admin.query<{
     query: string;
@@ -118,8 +119,8 @@ export async function readStatements(admin: pg.Client, database: string, limit: 
     `SELECT s.query, s.toplevel, s.calls, s.total_exec_time AS total, s.mean_exec_time AS mean, s.rows,
             s.blk_read_time AS read_ms, s.wal_bytes
      FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-     WHERE d.datname = $1`,
-    [database],
+     WHERE d.datname = $1 AND s.query NOT LIKE '%' || $2 || '%'`,
+    [database, SAMPLER_MARK],
   );
   const rows = result.rows;
   const topLevelMs = rows.filter((row) => row.toplevel).reduce((sum, row) => sum + row.total, 0);

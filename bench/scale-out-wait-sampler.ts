@@ -1,5 +1,8 @@
 import pg from "pg";
 
+/** A comment in the sampler's query, by which pg_stat_statements readers leave it out. */
+export const SAMPLER_MARK = "scale-out-wait-sampler";
+
 /** How often one wait (or "running") was seen among a database's busy backends. */
 export interface WaitCount {
   /**
@@ -83,7 +86,7 @@ export class WaitSampler {
     const result = await this.#client.query<Activity>({
       name: "scale-out-sample-activity",
       // For a heavyweight-lock wait, the lock it waits for (pg_locks, not granted) names what it is.
-      text: `SELECT a.state, a.wait_event_type AS type, a.wait_event AS event, left(a.query, 200) AS query,
+      text: `SELECT /* ${SAMPLER_MARK} */ a.state, a.wait_event_type AS type, a.wait_event AS event, left(a.query, 200) AS query,
                     l.classid::regclass::text AS class, l.objid::bigint AS objid, l.relation::regclass::text AS relation
              FROM pg_stat_activity a
              LEFT JOIN LATERAL (SELECT * FROM pg_locks k WHERE k.pid = a.pid AND NOT k.granted LIMIT 1) l ON a.wait_event_type = 'Lock'
