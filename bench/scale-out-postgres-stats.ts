@@ -40,7 +40,7 @@ export interface StatementFigures {
   readonly tracked: number;
   /** Sum of top-level execution time, ms. */
   readonly topLevelMs: number;
-  /** Calls of COMMIT statements (one per batch transaction the servers committed). */
+  /** Batch transactions the servers committed: COMMIT statements plus run_seat_batch calls (each its own transaction). */
   readonly commitStatements: number;
   readonly top: readonly StatementShare[];
 }
@@ -125,7 +125,8 @@ export async function readStatements(admin: pg.Client, database: string, limit: 
   const rows = result.rows;
   const topLevelMs = rows.filter((row) => row.toplevel).reduce((sum, row) => sum + row.total, 0);
   const commitStatements = rows
-    .filter((row) => row.toplevel && /^\s*commit\s*;?\s*$/i.test(row.query))
+    // A seat batch is one statement outside BEGIN/COMMIT (run_seat_batch); other batches end with COMMIT.
+    .filter((row) => row.toplevel && (/^\s*commit\s*;?\s*$/i.test(row.query) || /^\s*select \* from run_seat_batch\(/i.test(row.query)))
     .reduce((sum, row) => sum + Number(row.calls), 0);
   const top = [...rows]
     .sort((a, b) => b.total - a.total)
