@@ -7,22 +7,31 @@ export const COMMIT_LISTENER_APPLICATION_NAME = "booking-commit-listener";
 /** Reconnect delays: full jitter below FIRST_RETRY_MS * 2^n, at most MAX_RETRY_MS. */
 const FIRST_RETRY_MS = 50;
 const MAX_RETRY_MS = 5_000;
+/**
+ * How often every show's version is read again, to catch a NOTIFY that was
+ * never sent: announcements follow commits in their own statement, and an
+ * instance that dies between the two sends none.
+ */
+const CATCH_UP_INTERVAL_MS = 5_000;
 
 type Listener = (showId: string, version: number) => void;
 
 /**
  * Hears every instance's commits on a shared database: one dedicated
  * connection (not from the pool, which would hand it back with LISTEN still
- * on) that LISTENs on {@link SHOW_CHANGES_CHANNEL}, where every batch
- * transaction NOTIFYs "<show>:<latest version>" per changed show; PostgreSQL
- * delivers those at commit, in commit order, to every listening session,
- * this instance's included.
+ * on) that LISTENs on {@link SHOW_CHANGES_CHANNEL}, where every instance
+ * NOTIFYs "<show>:<latest version>" per changed show right after each batch
+ * commits (announceVersions); PostgreSQL delivers those to every listening
+ * session. They may arrive out of order: a version no higher than one told
+ * already is dropped, and the change log holds every version between.
  *
  * Notifications sent while no connection listens are lost, so each time the
  * connection is (re)established and listening, every show's current version
  * is read and told as well: a watcher then re-reads the change log and
- * misses nothing. A lost connection is re-established with jittered
- * exponential backoff until close(). Versions told for a show only grow.
+ * misses nothing; the same read runs every CATCH_UP_INTERVAL_MS, for a
+ * NOTIFY that was never sent. A lost connection is re-established with
+ * jittered exponential backoff until close(). Versions told for a show only
+ * grow.
  */
 export class CommitListener {
   readonly #connectionString: string;
@@ -30,6 +39,7 @@ export class CommitListener {
   readonly #latest = new Map<string, number>();
   #client: pg.Client | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  #catchUpTimer: NodeJS.Timeout | undefined;
   #failures = 0;
   #started = false;
   #closed = false;
@@ -48,11 +58,20 @@ export class CommitListener {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Tells the listeners a version this instance committed, without waiting
+   * for its NOTIFY to come back; the NOTIFY then changes nothing here.
+   */
+  tell(showId: string, version: number): void {
+    this.#tell(showId, version);
+  }
+
   /** Stops listening for good. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#listeners.clear();
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#catchUpTimer);
     const client = this.#client;
     this.#client = undefined;
     await client?.end().catch(() => undefined);
@@ -87,12 +106,21 @@ export class CommitListener {
       this.#client = client;
       await client.query(`LISTEN ${SHOW_CHANGES_CHANNEL}`);
       // Listening from here on; whatever committed before is read.
-      const shows = await client.query<{ show_id: string; version: number }>("SELECT show_id, version::float8 AS version FROM shows");
+      await this.#catchUp(client);
       this.#failures = 0;
-      for (const row of shows.rows) this.#tell(row.show_id, row.version);
+      this.#catchUpTimer ??= setInterval(() => {
+        const current = this.#client;
+        if (current !== undefined) this.#catchUp(current).catch(() => undefined);
+      }, CATCH_UP_INTERVAL_MS).unref();
     } catch {
       onLost();
     }
+  }
+
+  /** Tells every show's current version (those already told change nothing). */
+  async #catchUp(client: pg.Client): Promise<void> {
+    const shows = await client.query<{ show_id: string; version: number }>("SELECT show_id, version::float8 AS version FROM shows");
+    for (const row of shows.rows) this.#tell(row.show_id, row.version);
   }
 
   #retryLater(): void {

@@ -8,7 +8,7 @@ import type { PostgresMigration } from "./postgres-migrations.js";
  * run_seat_batch does, in one call and in the lock order of every batch
  * (see runBatch in postgres-batch.ts): the idempotency lookup, the commands
  * whose request ids are not known yet (through apply_seat_commands), the
- * saving of their request ids, and the version step (record_show_changes).
+ * saving of their request ids, and the version step (number_show_changes).
  * Sent on its own, outside BEGIN/COMMIT, it is its own transaction: every
  * lock it takes is released when it returns, whatever the client does next.
  *
@@ -20,6 +20,15 @@ import type { PostgresMigration } from "./postgres-migrations.js";
  * a "findings" key; outcomes stored by earlier versions (and by batches
  * with hold actions or show commands) have an "ok" key, and both decode.
  *
+ * The NOTIFY that tells every instance about a commit is no longer sent
+ * in the batch's transaction: PostgreSQL commits notifying transactions one
+ * at a time, across the whole cluster, holding a lock through each one's
+ * WAL flush, so every batch of every instance would queue there. The
+ * version step is number_show_changes (record_show_changes without the
+ * NOTIFY; record_show_changes stays for version 4 code), and the instance
+ * sends the NOTIFY right after its commit, in a transaction of its own that
+ * changes no data (see PostgresStore).
+ *
  * The function runs with enable_seqscan off, and looks request ids up one
  * by one by the full primary key: every row it reads is reached by a key,
  * and a plan made while `requests` was empty (a sequential scan, or a scan
@@ -30,12 +39,66 @@ export const MIGRATION_5: PostgresMigration = {
   version: 5,
   name: "a batch of seat commands in one statement",
   sql: `
+    -- The version step, as record_show_changes (version 4) does it, minus
+    -- the NOTIFY: the caller announces the versions after its commit.
+    CREATE FUNCTION number_show_changes(
+      change_shows text[], kinds text[], seat_counts integer[], flat_seats integer[], totals integer[],
+      open_shows text[], keep_versions bigint, keep_ms bigint
+    ) RETURNS TABLE (show_id text, version bigint)
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    DECLARE
+      t_now timestamptz := from_epoch_ms(epoch_ms(now()));
+      counted record;
+      latest bigint;
+      now_state text;
+      fresh_from bigint;
+      names text[] := '{}';
+      firsts bigint[] := '{}';
+      lasts bigint[] := '{}';
+    BEGIN
+      FOR counted IN
+        SELECT c.id, count(*) AS n FROM unnest(change_shows) AS c (id) GROUP BY c.id ORDER BY c.id COLLATE "C"
+      LOOP
+        latest := NULL;
+        UPDATE shows sh SET version = sh.version + counted.n WHERE sh.show_id = counted.id
+          RETURNING sh.version, sh.state INTO latest, now_state;
+        IF latest IS NULL THEN
+          RAISE EXCEPTION 'show % changed but is not in the store', counted.id;
+        END IF;
+        IF now_state <> 'open' AND counted.id = ANY (open_shows) THEN
+          RAISE EXCEPTION 'show % closed after this batch sold in it', counted.id USING ERRCODE = 'serialization_failure';
+        END IF;
+        SELECT min(o.version) INTO fresh_from FROM show_changes o
+          WHERE o.show_id = counted.id AND o.at >= t_now - keep_ms * interval '1 millisecond';
+        DELETE FROM show_changes o WHERE o.show_id = counted.id
+          AND o.version < greatest(latest - keep_versions + 1, coalesce(fresh_from, latest));
+        names := names || counted.id;
+        firsts := firsts || (latest - counted.n + 1);
+        lasts := lasts || latest;
+        show_id := counted.id;
+        version := latest;
+        RETURN NEXT;
+      END LOOP;
+      INSERT INTO show_changes (show_id, version, kind, seats, total_seats, at)
+        SELECT v.id, v.version, v.kind, v.seats, v.total, t_now FROM (
+          SELECT c.id, f.first + row_number() OVER (PARTITION BY c.id ORDER BY c.k) - 1 AS version, f.last, c.kind,
+                 flat_seats[c.start : c.start + c.n - 1] AS seats, c.total
+          FROM (SELECT u.*, (sum(u.n) OVER (ORDER BY u.k) - u.n + 1)::integer AS start
+                FROM unnest(change_shows, kinds, seat_counts, totals) WITH ORDINALITY AS u (id, kind, n, total, k)) AS c
+          JOIN unnest(names, firsts, lasts) AS f (id, first, last) USING (id)
+        ) AS v
+        WHERE v.version > v.last - keep_versions;
+    END
+    $fn$;
+
     -- Command i's request id is recorded when request_ids[i] is not '': the
     -- caller sends each (principal, request id) at most once per batch. A
     -- command whose id has a record created at or after live_after is not
     -- run; its row carries stored_fingerprint and stored_outcome, and no
     -- findings. Every row carries now_ms, the instant the batch was decided
-    -- at. recorded_at is the records' created_at (the caller's clock, as
+    -- at. After the n command rows comes one more: changed_shows and
+    -- latest_versions, each changed show's latest version, to announce once
+    -- committed (NULL on command rows). recorded_at is the records' created_at (the caller's clock, as
     -- live_after is, so that retention is counted on one clock). A record
     -- another transaction wrote first fails this one with
     -- serialization_failure; the caller runs the batch again and replays it.
@@ -51,7 +114,8 @@ export const MIGRATION_5: PostgresMigration = {
       booked_seats integer[], booked_owners text[],
       held_seats integer[], held_by text[], held_until_ms bigint[],
       live_holds integer,
-      ended_holds text[], ended_counts integer[], ended_seats integer[]
+      ended_holds text[], ended_counts integer[], ended_seats integer[],
+      changed_shows text[], latest_versions bigint[]
     )
     LANGUAGE plpgsql VOLATILE
     SET enable_seqscan = off
@@ -207,9 +271,18 @@ export const MIGRATION_5: PostgresMigration = {
       END IF;
 
       -- Last: the show rows it updates are held only from here to the commit.
+      changed_shows := '{}';
+      latest_versions := '{}';
       IF cardinality(c_shows) > 0 THEN
-        PERFORM count(*) FROM record_show_changes(c_shows, c_kinds, c_counts, c_flat, c_totals, sold_in, keep_versions, keep_ms);
+        SELECT coalesce(array_agg(v.show_id), '{}'), coalesce(array_agg(v.version), '{}') INTO changed_shows, latest_versions
+          FROM number_show_changes(c_shows, c_kinds, c_counts, c_flat, c_totals, sold_in, keep_versions, keep_ms) AS v;
       END IF;
+      now_ms := t_now_ms;
+      stored_fingerprint := NULL; stored_outcome := NULL;
+      changed := NULL; show_total := NULL; show_state := NULL; found_seats := NULL;
+      booked_seats := NULL; booked_owners := NULL; held_seats := NULL; held_by := NULL; held_until_ms := NULL;
+      live_holds := NULL; ended_holds := NULL; ended_counts := NULL; ended_seats := NULL;
+      RETURN NEXT;
     END
     $fn$;
   `,

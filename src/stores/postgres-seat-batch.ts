@@ -3,13 +3,26 @@ import { commandFingerprint, requestIdReused, requestKey } from "../core/idempot
 import type { CommandOutcome, HoldCommand } from "../core/seat-store.js";
 import type { ChangeLogRetention } from "../core/show-changes.js";
 import { judgeSeatCommand, verdictDisagreement, type CommandRow, type SeatLevelCommand } from "./postgres-seat-commands.js";
+import type { LatestVersion } from "./postgres-show-versions.js";
 import { replayStoredOutcome } from "./postgres-stored-outcome.js";
 
-/** What run_seat_batch reports for one command: a stored record, or what it found and changed. */
+/**
+ * What run_seat_batch reports for one command: a stored record, or what it
+ * found and changed. The row after the last command's carries only
+ * changed_shows and latest_versions.
+ */
 interface SeatBatchRow extends CommandRow {
   readonly now_ms: string;
   readonly stored_fingerprint: string | null;
   readonly stored_outcome: string | null;
+  readonly changed_shows: string[] | null;
+  readonly latest_versions: string[] | null;
+}
+
+/** A committed seat batch: an outcome per command, and the versions its changes reached. */
+export interface SeatBatchRun {
+  readonly outcomes: CommandOutcome[];
+  readonly latest: LatestVersion[];
 }
 
 /** The clocks and retention a seat batch is run with. */
@@ -40,12 +53,15 @@ export interface SeatBatchSettings {
  *
  * A batch another transaction beat to a request id fails with
  * serialization_failure: the caller retries it (it then replays).
+ *
+ * The changed shows' latest versions are returned, for the caller to
+ * announce now that they are committed.
  */
 export async function runSeatBatch(
   pool: Pool,
   commands: readonly SeatLevelCommand[],
   settings: SeatBatchSettings,
-): Promise<CommandOutcome[]> {
+): Promise<SeatBatchRun> {
   const sent: SeatLevelCommand[] = [];
   const fingerprints: string[] = [];
   /** For each command: the index in `sent` of the command that carries its key. */
@@ -77,7 +93,11 @@ export async function runSeatBatch(
     if (disagreement !== undefined) throw new Error(`${disagreement} (the batch has committed)`);
     return outcome;
   });
-  return commands.map((command, index) => {
+  const trailer = rows[sent.length];
+  if (trailer === undefined) throw new Error("run_seat_batch returned no row of latest versions");
+  const versions = trailer.latest_versions ?? [];
+  const latest = (trailer.changed_shows ?? []).map((showId, index) => ({ showId, version: Number(versions[index]) }));
+  const outcomes = commands.map((command, index) => {
     const first = carrier[index] as number;
     const outcome = sentOutcomes[first] as CommandOutcome;
     if (sent[first] === command) return outcome;
@@ -89,6 +109,7 @@ export async function runSeatBatch(
     }
     return fingerprints[first] === fingerprint ? { ...outcome, replayed: true } : requestIdReused(command);
   });
+  return { outcomes, latest };
 }
 
 async function querySeatBatch(

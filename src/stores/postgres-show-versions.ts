@@ -1,6 +1,12 @@
 import type { ClientBase, Pool } from "pg";
 import type { ChangeKind, ChangeLogRead, ChangeLogRetention, ShowChange, UnnumberedChange } from "../core/show-changes.js";
 
+/** A show's latest version after a commit, to announce to every instance. */
+export interface LatestVersion {
+  readonly showId: string;
+  readonly version: number;
+}
+
 /** The channel every instance LISTENs on; a payload is "<show id>:<version>". */
 export const SHOW_CHANGES_CHANNEL = "booking_show_changes";
 
@@ -24,9 +30,10 @@ export class BatchChanges {
 }
 
 /**
- * The version step: numbers the batch's changes, writes them to the log,
- * trims the log and queues the NOTIFY, in one round trip (the schema's
- * record_show_changes). It is the last statement before COMMIT, so that the
+ * The version step: numbers the batch's changes, writes them to the log and
+ * trims the log, in one round trip (the schema's number_show_changes), and
+ * returns each changed show's latest version, to announce once committed
+ * (announceVersions). It is the last statement before COMMIT, so that the
  * show rows it updates are held only for it and the commit; see runBatch for
  * how that fits the global lock order. Nothing happens for a batch without
  * changes. `mustBeOpen` shows that closed meanwhile fail the transaction
@@ -37,13 +44,14 @@ export async function recordShowChanges(
   changes: readonly UnnumberedChange[],
   mustBeOpen: Iterable<string>,
   retention: ChangeLogRetention,
-): Promise<void> {
-  if (changes.length === 0) return;
+): Promise<LatestVersion[]> {
+  if (changes.length === 0) return [];
   const flatSeats: number[] = [];
   for (const change of changes) flatSeats.push(...change.seats);
-  await client.query({
-    name: "record-show-changes",
-    text: `SELECT count(*)::integer FROM record_show_changes($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::text[], $7::bigint, $8::bigint)`,
+  const result = await client.query<{ show_id: string; version: number }>({
+    name: "number-show-changes",
+    text: `SELECT show_id, version::float8 AS version
+           FROM number_show_changes($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::text[], $7::bigint, $8::bigint)`,
     values: [
       changes.map((change) => change.showId),
       changes.map((change) => change.kind),
@@ -54,6 +62,32 @@ export async function recordShowChanges(
       retention.maxVersions,
       retention.maxAgeMs,
     ],
+  });
+  return result.rows.map((row) => ({ showId: row.show_id, version: row.version }));
+}
+
+/**
+ * Tells every listening instance (this one included) the latest versions a
+ * committed batch reached: NOTIFY "<show>:<version>" on SHOW_CHANGES_CHANNEL,
+ * in a transaction of its own, sent after the batch's commit.
+ *
+ * Not in the batch's transaction: PostgreSQL commits notifying transactions
+ * one at a time across the cluster, holding a lock until each one's WAL is
+ * flushed, so every batch of every instance would queue behind every other's
+ * fsync. This transaction changes no data, so it commits with
+ * synchronous_commit off: the lock is held for no flush, and a crash can
+ * lose only the notification, never a change (the batch has committed with
+ * the server's own synchronous_commit). A notification lost that way (this
+ * process dying between the two) delays watchers on other instances until
+ * the show's next change; the change log keeps every version either way.
+ */
+export async function announceVersions(db: ClientBase | Pool, latest: readonly LatestVersion[]): Promise<void> {
+  if (latest.length === 0) return;
+  await db.query({
+    name: "announce-versions",
+    text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify('${SHOW_CHANGES_CHANNEL}', t.s || ':' || t.v)
+           FROM unnest($1::text[], $2::bigint[]) AS t (s, v)`,
+    values: [latest.map((entry) => entry.showId), latest.map((entry) => entry.version)],
   });
 }
 

@@ -31,7 +31,13 @@ import { readHold } from "./postgres-hold-actions.js";
 import { migratePostgres } from "./postgres-migrations.js";
 import { POSTGRES_STORE_DEFAULTS } from "./postgres-store-defaults.js";
 import { insertShow, readShow, readShows } from "./postgres-show-commands.js";
-import { readChangesSince, readLapsedHoldShows, recordShowChanges } from "./postgres-show-versions.js";
+import {
+  announceVersions,
+  readChangesSince,
+  readLapsedHoldShows,
+  recordShowChanges,
+  type LatestVersion,
+} from "./postgres-show-versions.js";
 
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
@@ -98,8 +104,9 @@ interface StoredRequest {
  * Every committed change of a show's availability takes the show's next
  * version in the same transaction, and is kept in the show_changes log; the
  * versions are taken in one step per show at the very end of the
- * transaction (see runBatch and recordShowChanges), which also NOTIFYs the
- * instances listening (onCommit, see CommitListener). A listing reads the
+ * transaction (see runBatch and recordShowChanges); once it has committed,
+ * this instance tells its own listeners and NOTIFYs the other instances
+ * (onCommit, see CommitListener and announceVersions). A listing reads the
  * latest version: a hold recorded active holds its seats even once lapsed,
  * until the sweeper's expire-holds, or a request taking its seats, records
  * its end.
@@ -190,11 +197,28 @@ export class PostgresStore implements SeatStore {
         [now - this.#retentionMs],
       );
     }
+    let run: { outcomes: CommandOutcome[]; latest: LatestVersion[] };
     if (commands.every(isSeatLevel)) {
       const settings = { recordedAt: now, liveAfter: now - this.#retentionMs, changeLog: this.#changeLog };
-      return this.#retried(() => runSeatBatch(this.#pool, commands, settings));
+      run = await this.#retried(() => runSeatBatch(this.#pool, commands, settings));
+    } else {
+      run = await this.#inTransaction((client) => this.#applyInTransaction(client, commands, now));
     }
-    return this.#inTransaction((client) => this.#applyInTransaction(client, commands, now));
+    this.#announce(run.latest);
+    return run.outcomes;
+  }
+
+  /**
+   * Tells this instance's listeners the committed versions at once, and every
+   * instance's through NOTIFY (announceVersions), without making the batch's
+   * callers wait for it: their changes are committed already.
+   */
+  #announce(latest: readonly LatestVersion[]): void {
+    if (latest.length === 0) return;
+    for (const { showId, version } of latest) this.#commits.tell(showId, version);
+    // A failed NOTIFY loses a notification, not a change; the listener's
+    // reconnect (or the show's next change) catches up from the change log.
+    announceVersions(this.#pool, latest).catch(() => undefined);
   }
 
   /** Runs `work` again on serialization failures and deadlocks, a bounded number of times. */
@@ -301,7 +325,7 @@ export class PostgresStore implements SeatStore {
     client: PoolClient,
     commands: readonly StoreCommand[],
     now: number,
-  ): Promise<CommandOutcome[] | undefined> {
+  ): Promise<{ outcomes: CommandOutcome[]; latest: LatestVersion[] } | undefined> {
     const { requests, transactionNow } = await this.#storedRequests(client, commands, now);
     // Commands whose request id is already known are answered here and not run.
     const outcomes: (CommandOutcome | undefined)[] = [];
@@ -363,8 +387,8 @@ export class PostgresStore implements SeatStore {
       if (saved.rowCount !== fresh.ids.length) return undefined;
     }
     // Last before COMMIT: the show rows it updates are held only from here.
-    await recordShowChanges(client, changes.changes, changes.soldIn, this.#changeLog);
-    return outcomes as CommandOutcome[];
+    const latest = await recordShowChanges(client, changes.changes, changes.soldIn, this.#changeLog);
+    return { outcomes: outcomes as CommandOutcome[], latest };
   }
 
   /**
