@@ -79,6 +79,28 @@ describe.skipIf(postgres === undefined)("PostgreSQL seat batches in one statemen
     expect(await store.getHold("hold-second")).toBeUndefined();
   });
 
+  it("tells listeners of a commit whose NOTIFY was never sent, at the next catch-up read", async () => {
+    const url = await postgres!.createDatabase();
+    const listening = await PostgresStore.open({ connectionString: url, commitCatchUpMs: 100 });
+    await listening.ensureShows([{ id: "main", totalSeats: 4 }]);
+    const heard: string[] = [];
+    listening.onCommit((showId, version) => heard.push(`${showId}:${version}`));
+    const writer = await PostgresStore.open({ connectionString: url });
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    try {
+      await writer.applyBatch([book([1], "r-heard")]);
+      await expect.poll(() => heard, { timeout: 10_000 }).toContain("main:1");
+      // A version taken as a batch would take it, with no NOTIFY after it (its instance died).
+      await raw.query("UPDATE shows SET version = version + 1 WHERE show_id = 'main'");
+      await expect.poll(() => heard, { timeout: 10_000 }).toContain("main:2");
+    } finally {
+      await raw.end();
+      await writer.close();
+      await listening.close();
+    }
+  });
+
   it("looks request ids up by the primary key even while the requests table is empty and analyzed so", async () => {
     const url = await postgres!.createDatabase();
     const fresh = await PostgresStore.open({ connectionString: url });

@@ -12,7 +12,7 @@ const MAX_RETRY_MS = 5_000;
  * never sent: announcements follow commits in their own statement, and an
  * instance that dies between the two sends none.
  */
-const CATCH_UP_INTERVAL_MS = 5_000;
+export const CATCH_UP_INTERVAL_MS = 5_000;
 
 type Listener = (showId: string, version: number) => void;
 
@@ -44,8 +44,11 @@ export class CommitListener {
   #started = false;
   #closed = false;
 
-  constructor(connectionString: string) {
+  readonly #catchUpIntervalMs: number;
+
+  constructor(connectionString: string, catchUpIntervalMs = CATCH_UP_INTERVAL_MS) {
     this.#connectionString = connectionString;
+    this.#catchUpIntervalMs = catchUpIntervalMs;
   }
 
   /** Adds a listener, connecting on the first; returns the unsubscribe. */
@@ -111,7 +114,7 @@ export class CommitListener {
       this.#catchUpTimer ??= setInterval(() => {
         const current = this.#client;
         if (current !== undefined) this.#catchUp(current).catch(() => undefined);
-      }, CATCH_UP_INTERVAL_MS).unref();
+      }, this.#catchUpIntervalMs).unref();
     } catch {
       onLost();
     }

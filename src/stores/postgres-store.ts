@@ -61,6 +61,8 @@ export interface PostgresStoreOptions {
   readonly now?: () => number;
   /** How much of each show's change log is kept, trimmed by every batch for the shows it changed. */
   readonly changeLog?: ChangeLogRetention;
+  /** How often every show's version is re-read for a NOTIFY never sent (CATCH_UP_INTERVAL_MS); tests shorten it. */
+  readonly commitCatchUpMs?: number;
 }
 
 /** Attempts of one batch before its error reaches the caller. */
@@ -126,7 +128,7 @@ export class PostgresStore implements SeatStore {
     this.#retentionMs = options.requestIdRetentionMs ?? DEFAULT_REQUEST_ID_RETENTION_MS;
     this.#now = options.now ?? Date.now;
     this.#changeLog = options.changeLog ?? DEFAULT_CHANGE_LOG_RETENTION;
-    this.#commits = new CommitListener(options.connectionString);
+    this.#commits = new CommitListener(options.connectionString, options.commitCatchUpMs);
     const poolSize = options.poolSize ?? POSTGRES_STORE_DEFAULTS.poolSize;
     this.batchesInFlight = Math.min(poolSize, options.batchesInFlight ?? POSTGRES_STORE_DEFAULTS.batchesInFlight);
     this.#pool = new pg.Pool({
