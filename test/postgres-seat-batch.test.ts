@@ -79,6 +79,32 @@ describe.skipIf(postgres === undefined)("PostgreSQL seat batches in one statemen
     expect(await store.getHold("hold-second")).toBeUndefined();
   });
 
+  it("runs confirm, release and extend batches in one statement, replaying each with its first answer", async () => {
+    const extend = (holdId: string, requestId: string, maxLifetimeMs: number): StoreCommand => ({
+      kind: "extend", holdId, principal: ALICE, isAdmin: false, requestId, ttlMs: 120_000, maxLifetimeMs,
+    });
+    const confirm = (holdId: string, requestId: string, principal = ALICE): StoreCommand => ({
+      kind: "confirm", holdId, principal, isAdmin: false, requestId,
+    });
+    await store.applyBatch([hold([14], "r-h14", "h14"), hold([15], "r-h15", "h15"), hold([16], "r-h16", "h16")]);
+    const [extended, confirmed, stranger, released] = await store.applyBatch([
+      extend("h14", "r-x14", 90_000),
+      confirm("h15", "r-c15"),
+      confirm("h16", "r-c16-bob", BOB),
+      release("h16", "r-r16"),
+    ]);
+    expect(extended).toMatchObject({ ok: true, seats: [14] });
+    expect(confirmed).toMatchObject({ ok: true, seats: [15] });
+    expect(stranger).toMatchObject({ ok: false, reason: "HOLD_NOT_FOUND" });
+    expect(released).toMatchObject({ ok: true, seats: [16] });
+    // Retries, one with a lower lifetime cap than the first attempt had: each gets the first answer.
+    const retried = await store.applyBatch([extend("h14", "r-x14", 1_000), confirm("h15", "r-c15"), release("h16", "r-r16")]);
+    expect(retried.map((outcome) => outcome.replayed)).toEqual([true, true, true]);
+    expect(retried.map(answer)).toEqual([extended, confirmed, released].map(answer));
+    expect((await store.bookings("main")).find((booking) => booking.seat === 15)?.owner).toBe(ALICE);
+    expect((await store.getHold("h16"))?.state).toBe("released");
+  });
+
   it("tells listeners of a commit whose NOTIFY was never sent, at the next catch-up read", async () => {
     const url = await postgres!.createDatabase();
     const listening = await PostgresStore.open({ connectionString: url, commitCatchUpMs: 100 });

@@ -1,12 +1,65 @@
 import type { ClientBase, Pool } from "pg";
 import { decideHoldCommand, holdAsOf, type StoredHold } from "../core/hold-rules.js";
-import type { CommandOutcome, ExtendCommand, HoldActionCommand, HoldRecord, ShowState } from "../core/seat-store.js";
+import type { CommandOutcome, ExtendCommand, HoldActionCommand, HoldRecord, ShowState, StoreCommand } from "../core/seat-store.js";
 import type { BatchChanges } from "./postgres-show-versions.js";
 
 /** Confirm, release and extend: commands on an existing hold. */
 export type HoldAction = HoldActionCommand | ExtendCommand;
 
-interface HoldRow {
+/** True for the kinds run_hold_batch runs: confirm, release and extend. */
+export function isHoldAction(command: StoreCommand): command is HoldAction {
+  return command.kind === "confirm" || command.kind === "release" || command.kind === "extend";
+}
+
+/** What run_hold_batch found for one command: the hold as locked, and how many seat rows it changed. */
+export interface HoldFindings {
+  readonly changed: number;
+  readonly found: boolean;
+  readonly show_id: string | null;
+  readonly owner: string | null;
+  readonly seats: number[] | null;
+  readonly created_ms: number | string | null;
+  readonly expires_ms: number | string | null;
+  readonly state: "active" | "confirmed" | "released" | "expired" | null;
+  readonly show_state: ShowState | null;
+  readonly carried: number | null;
+}
+
+/**
+ * The shared rules' verdict (decideHoldCommand) on a hold action, from what
+ * run_hold_batch found at `now` (epoch ms); with the number of seat rows the
+ * function changed, checked against it: all the hold's seats when allowed,
+ * none otherwise.
+ */
+export function judgeHoldAction(command: HoldAction, found: HoldFindings, now: number): { outcome: CommandOutcome; disagreement?: string } {
+  const hold =
+    found.found && found.show_id !== null && found.owner !== null && found.seats !== null && found.state !== null
+      ? storedHold(
+          {
+            hold_id: command.holdId,
+            show_id: found.show_id,
+            owner: found.owner,
+            seats: found.seats,
+            created_ms: Number(found.created_ms),
+            expires_ms: Number(found.expires_ms),
+            state: found.state,
+            show_state: found.show_state ?? "closed",
+            carried: found.carried ?? 0,
+          },
+          now,
+        )
+      : undefined;
+  const outcome = decideHoldCommand(command, hold, found.show_state ?? undefined, now);
+  const expected = outcome.ok ? (hold?.seats.length ?? 0) : 0;
+  if (found.changed === expected) return { outcome };
+  return {
+    outcome,
+    disagreement: `${command.kind} of hold ${command.holdId} changed ${found.changed} seat rows, against the rules' verdict (the batch has committed)`,
+  };
+}
+
+/** A hold row as read with its show's state and how many of its seats carry its mark. */
+export interface HoldRow {
   readonly hold_id: string;
   readonly show_id: string;
   readonly owner: string;
@@ -32,7 +85,7 @@ const HOLD_COLUMNS = `h.hold_id, h.show_id, h.owner, h.seats, epoch_ms(h.created
  * one), so the hold is treated as having expired by then, whatever its
  * expires_at says against this transaction's earlier now().
  */
-function storedHold(row: HoldRow, now: number): StoredHold {
+export function storedHold(row: Omit<HoldRow, "now_ms">, now: number): StoredHold {
   const hold: StoredHold = {
     holdId: row.hold_id,
     showId: row.show_id,

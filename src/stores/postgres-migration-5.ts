@@ -3,7 +3,8 @@ import type { PostgresMigration } from "./postgres-migrations.js";
 /**
  * Schema version 5: a batch of book, cancel and hold commands is one
  * statement, so one round trip and one transaction that holds no lock while
- * it waits for this process.
+ * it waits for this process; so is a batch of confirm, release and extend
+ * commands (run_hold_batch, the same shape).
  *
  * run_seat_batch does, in one call and in the lock order of every batch
  * (see runBatch in postgres-batch.ts): the idempotency lookup, the commands
@@ -282,6 +283,174 @@ export const MIGRATION_5: PostgresMigration = {
       changed := NULL; show_total := NULL; show_state := NULL; found_seats := NULL;
       booked_seats := NULL; booked_owners := NULL; held_seats := NULL; held_by := NULL; held_until_ms := NULL;
       live_holds := NULL; ended_holds := NULL; ended_counts := NULL; ended_seats := NULL;
+      RETURN NEXT;
+    END
+    $fn$;
+
+    -- A batch of only confirm, release and extend commands in one
+    -- statement, as run_seat_batch does for seat commands: the lookup of
+    -- request ids, the commands, the saving of their ids and the version
+    -- step. Locks, in the global order: the rows of the holds acted on, by
+    -- id, then all their seats, by (show, seat); show rows only in the
+    -- version step. Each command reads its hold as locked (h_*: found, show,
+    -- owner, seats, times in epoch ms, stored state, the show's state, and
+    -- how many of its seats still carry its mark) and changes it only when
+    -- the shared rules (decideHoldCommand) allow: the owner (or, for a
+    -- release, an admin), an active hold not lapsed at the batch's instant
+    -- (a hold that lost a mark counts as lapsed), and for a confirm an open
+    -- show. An extend moves the expiry to least(now + ttl, creation + the
+    -- lifetime cap). The caller judges each row with those rules and checks
+    -- the change count. The trailer row carries the versions to announce.
+    CREATE FUNCTION run_hold_batch(
+      kinds text[], hold_ids text[], principals text[], request_ids text[], admins boolean[],
+      ttls_ms bigint[], max_lifetimes_ms bigint[],
+      fingerprints text[], recorded_at bigint, live_after bigint,
+      keep_versions bigint, keep_ms bigint
+    ) RETURNS TABLE (
+      now_ms bigint, stored_fingerprint text, stored_outcome text, changed integer,
+      h_found boolean, h_show_id text, h_owner text, h_seats integer[], h_created_ms bigint, h_expires_ms bigint,
+      h_state text, h_show_state text, h_carried integer,
+      changed_shows text[], latest_versions bigint[]
+    )
+    LANGUAGE plpgsql VOLATILE
+    SET enable_seqscan = off
+    AS $fn$
+    DECLARE
+      n integer := cardinality(kinds);
+      t_now_ms bigint := epoch_ms(now());
+      t_now timestamptz := from_epoch_ms(epoch_ms(now()));
+      stored_fps text[] := array_fill(NULL::text, ARRAY[n]);
+      stored_outs text[] := array_fill(NULL::text, ARRAY[n]);
+      run_ids text[] := '{}';
+      known record;
+      lapse_at bigint;
+      new_expiry bigint;
+      c_shows text[] := '{}';
+      c_kinds text[] := '{}';
+      c_counts integer[] := '{}';
+      c_flat integer[] := '{}';
+      c_totals integer[] := '{}';
+      sold_in text[] := '{}';
+      s_principals text[] := '{}';
+      s_ids text[] := '{}';
+      s_fps text[] := '{}';
+      s_outs text[] := '{}';
+      saved integer;
+    BEGIN
+      FOR i IN 1 .. n LOOP
+        IF request_ids[i] <> '' THEN
+          SELECT r.fingerprint, r.outcome, r.created_at INTO known FROM requests r
+            WHERE r.principal = principals[i] AND r.request_id = request_ids[i];
+          IF FOUND AND known.created_at >= live_after THEN
+            stored_fps[i] := known.fingerprint;
+            stored_outs[i] := known.outcome;
+            CONTINUE;
+          END IF;
+        END IF;
+        run_ids := run_ids || hold_ids[i];
+      END LOOP;
+
+      PERFORM 1 FROM (
+        SELECT h.hold_id FROM holds h WHERE h.hold_id = ANY (run_ids) ORDER BY h.hold_id COLLATE "C" FOR UPDATE
+      ) AS locked_holds;
+      PERFORM 1 FROM (
+        SELECT s.seat FROM seats s
+        JOIN (SELECT h.show_id AS w_show, unnest(h.seats) AS w_seat FROM holds h WHERE h.hold_id = ANY (run_ids)) AS w
+          ON s.show_id = w.w_show AND s.seat = w.w_seat
+        ORDER BY s.show_id COLLATE "C", s.seat FOR UPDATE OF s
+      ) AS locked_seats;
+
+      changed_shows := NULL;
+      latest_versions := NULL;
+      FOR i IN 1 .. n LOOP
+        now_ms := t_now_ms;
+        stored_fingerprint := stored_fps[i];
+        stored_outcome := stored_outs[i];
+        changed := NULL;
+        h_found := NULL; h_show_id := NULL; h_owner := NULL; h_seats := NULL; h_created_ms := NULL;
+        h_expires_ms := NULL; h_state := NULL; h_show_state := NULL; h_carried := NULL;
+        IF stored_fingerprint IS NOT NULL THEN
+          RETURN NEXT;
+          CONTINUE;
+        END IF;
+        SELECT h.show_id, h.owner, h.seats, epoch_ms(h.created_at), epoch_ms(h.expires_at), h.state, sh.state,
+               (SELECT count(*)::integer FROM seats s WHERE s.show_id = h.show_id AND s.seat = ANY (h.seats) AND s.hold_id = h.hold_id)
+          INTO h_show_id, h_owner, h_seats, h_created_ms, h_expires_ms, h_state, h_show_state, h_carried
+          FROM holds h JOIN shows sh ON sh.show_id = h.show_id WHERE h.hold_id = hold_ids[i];
+        h_found := FOUND;
+        changed := 0;
+        IF h_found AND (h_owner = principals[i] OR (admins[i] AND kinds[i] = 'release')) THEN
+          lapse_at := CASE WHEN h_carried < cardinality(h_seats) THEN least(h_expires_ms, t_now_ms) ELSE h_expires_ms END;
+          IF h_state = 'active' AND lapse_at > t_now_ms THEN
+            IF kinds[i] = 'confirm' AND h_show_state = 'open' THEN
+              UPDATE holds h SET state = 'confirmed' WHERE h.hold_id = hold_ids[i];
+              UPDATE seats s SET owner = principals[i], request_id = request_ids[i], booked_at = t_now,
+                                 hold_id = NULL, hold_expires_at = NULL
+                WHERE s.show_id = h_show_id AND s.seat = ANY (h_seats) AND s.hold_id = hold_ids[i] AND s.owner IS NULL;
+              GET DIAGNOSTICS changed = ROW_COUNT;
+            ELSIF kinds[i] = 'release' THEN
+              UPDATE holds h SET state = 'released' WHERE h.hold_id = hold_ids[i];
+              UPDATE seats s SET hold_id = NULL, hold_expires_at = NULL
+                WHERE s.show_id = h_show_id AND s.seat = ANY (h_seats) AND s.hold_id = hold_ids[i];
+              GET DIAGNOSTICS changed = ROW_COUNT;
+            ELSIF kinds[i] = 'extend' THEN
+              new_expiry := least(t_now_ms + ttls_ms[i], h_created_ms + max_lifetimes_ms[i]);
+              UPDATE holds h SET expires_at = from_epoch_ms(new_expiry) WHERE h.hold_id = hold_ids[i];
+              UPDATE seats s SET hold_expires_at = from_epoch_ms(new_expiry)
+                WHERE s.show_id = h_show_id AND s.seat = ANY (h_seats) AND s.hold_id = hold_ids[i];
+              GET DIAGNOSTICS changed = ROW_COUNT;
+            END IF;
+            -- An extend changes no seat's availability and takes no version.
+            IF changed > 0 AND kinds[i] <> 'extend' THEN
+              c_shows := c_shows || h_show_id;
+              c_kinds := c_kinds || CASE kinds[i] WHEN 'confirm' THEN 'booked' ELSE 'hold-ended' END;
+              IF kinds[i] = 'confirm' THEN
+                sold_in := sold_in || h_show_id;
+              END IF;
+              c_counts := c_counts || cardinality(h_seats);
+              c_flat := c_flat || h_seats;
+              c_totals := c_totals || NULL::integer;
+            END IF;
+          END IF;
+        END IF;
+        IF request_ids[i] <> '' THEN
+          s_principals := s_principals || principals[i];
+          s_ids := s_ids || request_ids[i];
+          s_fps := s_fps || fingerprints[i];
+          s_outs := s_outs || json_build_object(
+            'hold_findings', json_build_object(
+              'changed', changed, 'found', h_found, 'show_id', h_show_id, 'owner', h_owner, 'seats', h_seats,
+              'created_ms', h_created_ms, 'expires_ms', h_expires_ms, 'state', h_state,
+              'show_state', h_show_state, 'carried', h_carried),
+            'now_ms', t_now_ms, 'is_admin', admins[i], 'max_lifetime_ms', max_lifetimes_ms[i])::text;
+        END IF;
+        RETURN NEXT;
+      END LOOP;
+
+      IF cardinality(s_ids) > 0 THEN
+        INSERT INTO requests (principal, request_id, fingerprint, outcome, created_at)
+          SELECT p, r, f, o, recorded_at FROM unnest(s_principals, s_ids, s_fps, s_outs) AS t (p, r, f, o)
+          ORDER BY p, r
+          ON CONFLICT (principal, request_id) DO UPDATE
+          SET fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome, created_at = EXCLUDED.created_at
+          WHERE requests.created_at < live_after;
+        GET DIAGNOSTICS saved = ROW_COUNT;
+        IF saved <> cardinality(s_ids) THEN
+          RAISE EXCEPTION 'another transaction recorded one of this batch''s request ids first'
+            USING ERRCODE = 'serialization_failure';
+        END IF;
+      END IF;
+
+      changed_shows := '{}';
+      latest_versions := '{}';
+      IF cardinality(c_shows) > 0 THEN
+        SELECT coalesce(array_agg(v.show_id), '{}'), coalesce(array_agg(v.version), '{}') INTO changed_shows, latest_versions
+          FROM number_show_changes(c_shows, c_kinds, c_counts, c_flat, c_totals, sold_in, keep_versions, keep_ms) AS v;
+      END IF;
+      now_ms := t_now_ms;
+      stored_fingerprint := NULL; stored_outcome := NULL; changed := NULL;
+      h_found := NULL; h_show_id := NULL; h_owner := NULL; h_seats := NULL; h_created_ms := NULL;
+      h_expires_ms := NULL; h_state := NULL; h_show_state := NULL; h_carried := NULL;
       RETURN NEXT;
     END
     $fn$;

@@ -23,6 +23,8 @@ import type {
 import { StoreUnavailableError } from "../core/seat-store.js";
 import type { ChangeLogRead, ChangeLogRetention } from "../core/show-changes.js";
 import { runBatch } from "./postgres-batch.js";
+import { isHoldAction } from "./postgres-hold-actions.js";
+import { runHoldBatch } from "./postgres-hold-batch.js";
 import { runSeatBatch } from "./postgres-seat-batch.js";
 import { isSeatLevel } from "./postgres-seat-commands.js";
 import { replayStoredOutcome } from "./postgres-stored-outcome.js";
@@ -161,9 +163,13 @@ export class PostgresStore implements SeatStore {
     return store;
   }
 
-  /** Book, cancel and hold commands apart from the rest: their batches are one statement (runSeatBatch). */
+  /**
+   * Book, cancel and hold commands; confirm, release and extend; the rest:
+   * a batch of either of the first two groups is one statement (runSeatBatch,
+   * runHoldBatch).
+   */
   batchGroup(command: StoreCommand): string {
-    return isSeatLevel(command) ? "seat" : "other";
+    return isSeatLevel(command) ? "seat" : isHoldAction(command) ? "hold-action" : "other";
   }
 
   async ensureShows(shows: readonly ShowDefinition[]): Promise<ShowRecord[]> {
@@ -200,9 +206,11 @@ export class PostgresStore implements SeatStore {
       );
     }
     let run: { outcomes: CommandOutcome[]; latest: LatestVersion[] };
+    const settings = { recordedAt: now, liveAfter: now - this.#retentionMs, changeLog: this.#changeLog };
     if (commands.every(isSeatLevel)) {
-      const settings = { recordedAt: now, liveAfter: now - this.#retentionMs, changeLog: this.#changeLog };
       run = await this.#retried(() => runSeatBatch(this.#pool, commands, settings));
+    } else if (commands.every(isHoldAction)) {
+      run = await this.#retried(() => runHoldBatch(this.#pool, commands, settings));
     } else {
       run = await this.#inTransaction((client) => this.#applyInTransaction(client, commands, now));
     }

@@ -1,5 +1,6 @@
 import { decodeReplayedOutcome } from "../core/idempotency.js";
 import type { CommandOutcome, StoreCommand } from "../core/seat-store.js";
+import { isHoldAction, judgeHoldAction, type HoldAction, type HoldFindings } from "./postgres-hold-actions.js";
 import { isSeatLevel, judgeSeatCommand, type CommandRow, type SeatLevelCommand } from "./postgres-seat-commands.js";
 
 /**
@@ -15,6 +16,23 @@ interface StoredFindings {
   readonly max_holds: number | null;
 }
 
+/** An idempotency record written by run_hold_batch: what a confirm, release or extend was decided from. */
+interface StoredHoldFindings {
+  readonly hold_findings: HoldFindings;
+  readonly now_ms: number;
+  readonly is_admin: boolean;
+  readonly max_lifetime_ms: number | null;
+}
+
+function replayHoldAction(command: StoreCommand, stored: StoredHoldFindings): CommandOutcome {
+  if (!isHoldAction(command)) throw new Error(`a ${command.kind} command's request id holds a hold action's findings`);
+  const first: HoldAction =
+    command.kind === "extend"
+      ? { ...command, isAdmin: stored.is_admin, maxLifetimeMs: stored.max_lifetime_ms ?? command.maxLifetimeMs }
+      : { ...command, isAdmin: stored.is_admin };
+  return { ...judgeHoldAction(first, stored.hold_findings, Number(stored.now_ms)).outcome, replayed: true };
+}
+
 /**
  * The outcome a retry replays, marked as replayed. A record holding an
  * outcome (written by earlier schema versions and by batches with hold
@@ -25,7 +43,8 @@ interface StoredFindings {
  * fingerprint, so its kind, show, seats and TTL are the first attempt's.
  */
 export function replayStoredOutcome(command: StoreCommand, stored: string): CommandOutcome {
-  const parsed = JSON.parse(stored) as Partial<StoredFindings>;
+  const parsed = JSON.parse(stored) as Partial<StoredFindings> & Partial<StoredHoldFindings>;
+  if (parsed.hold_findings !== undefined) return replayHoldAction(command, parsed as StoredHoldFindings);
   if (parsed.findings === undefined) return decodeReplayedOutcome(stored);
   if (!isSeatLevel(command)) {
     throw new Error(`a ${command.kind} command's request id holds a seat command's findings`);
