@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { OTHER_LOAD_LIMIT_PERCENT } from "./other-load.js";
 import { parseScenarioNames, SCENARIO_NAMES, type ScenarioName } from "./scenarios.js";
 
 /** The stores the benchmark can run the service on. */
@@ -40,6 +41,18 @@ export interface BenchOptions {
   /** Also write the table as Markdown here. */
   readonly markdownPath: string | undefined;
   readonly quick: boolean;
+  /** Watcher counts of the watchers section, each on a fresh server per store; empty = no watchers section. */
+  readonly watcherCounts: readonly number[];
+  /** Seconds of book/cancel load per watcher count. */
+  readonly watchSeconds: number;
+  /** Book/cancel calls per second while the watchers watch. */
+  readonly watchRate: number;
+  /** Bursts per store, each on a fresh server with default limits; 0 = no burst section. */
+  readonly burstRounds: number;
+  /** Concurrent BookSeats of one burst. */
+  readonly burstCalls: number;
+  /** New connections one burst is spread over. */
+  readonly burstConnections: number;
 }
 
 /** A bad flag: the message names it. */
@@ -53,9 +66,14 @@ export const BENCH_USAGE = `usage: npm run bench -- [options]
 Runs \`booking serve\` (mutual TLS) on each store, and a no-op grpc-js server
 with the same TLS and message sizes (the baseline), under the same load:
 separate load-generator processes keep a fixed number of calls in flight
-for a fixed time after a warm-up. Prints a table; writes JSON.
+for a fixed time after a warm-up. Then, on each store, the watchers section
+(commit-to-delivery delay of WatchAvailability with N watchers under
+book/cancel load) and the burst section (1,000 BookSeats for one seat at
+once against a server with its default limits). Prints a table per
+section; writes JSON. Rows measured while processes outside the benchmark
+used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core are marked "!" and named in a WARNING line.
 
-  --quick                 short runs (under a minute in all)
+  --quick                 short runs and smaller sections (about 2 minutes in all)
   --stores LIST           ${STORE_NAMES.join(",")} (default: all; postgres is skipped
                           with a notice when PostgreSQL is not installed)
   --scenarios LIST        ${SCENARIO_NAMES.join(",")} (default: all)
@@ -72,6 +90,15 @@ for a fixed time after a warm-up. Prints a table; writes JSON.
   --server-log-level L    the server's --log-level (default info, as in production)
   --server-arg ARG        extra \`booking serve\` argument (repeatable)
   --cpu-prof DIR          write server CPU profiles (node --cpu-prof) to DIR
+  --watchers LIST         watcher counts of the watchers section, a fresh server
+                          each (default 100,1000; quick 100; 0 = no section)
+  --watch-seconds S       seconds of book/cancel load per count (default 5,
+                          quick 2; bench/watch-fanout.ts alone defaults to 10)
+  --watch-rate N          book/cancel calls per second meanwhile (default 200)
+  --burst-rounds N        bursts per store, a fresh server each (default 3,
+                          quick 1; 0 = no section)
+  --burst-calls N         concurrent BookSeats of one burst (default 1000)
+  --burst-connections N   new connections a burst is spread over (default 50)
   --no-baseline           skip the baseline server
   --out FILE              results JSON (default bench-results.json)
   --markdown FILE         also write the table as Markdown
@@ -95,10 +122,25 @@ const flags = {
   "server-arg": { type: "string", multiple: true },
   "cpu-prof": { type: "string" },
   "no-baseline": { type: "boolean" },
+  watchers: { type: "string" },
+  "watch-seconds": { type: "string" },
+  "watch-rate": { type: "string" },
+  "burst-rounds": { type: "string" },
+  "burst-calls": { type: "string" },
+  "burst-connections": { type: "string" },
   out: { type: "string" },
   markdown: { type: "string" },
   help: { type: "boolean" },
 } as const;
+
+/** "100,1000" -> [100, 1000]; "0" -> [] (no watchers section). */
+function watcherCounts(list: string): number[] {
+  const counts = list.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map(Number);
+  if (!counts.every((count) => Number.isSafeInteger(count) && count >= 0)) {
+    throw new BenchUsageError(`--watchers must list whole numbers (0 = no watchers section), got "${list}"`);
+  }
+  return [...new Set(counts.filter((count) => count > 0))];
+}
 
 /** Reads the benchmark's flags; "help" when --help was given. */
 export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help" {
@@ -151,6 +193,12 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help
     outPath: values.out ?? "bench-results.json",
     markdownPath: values.markdown,
     quick,
+    watcherCounts: watcherCounts(values.watchers ?? (quick ? "100" : "100,1000")),
+    watchSeconds: number("watch-seconds", values["watch-seconds"], quick ? 2 : 5, 0.1, false),
+    watchRate: number("watch-rate", values["watch-rate"], 200, 1, false),
+    burstRounds: number("burst-rounds", values["burst-rounds"], quick ? 1 : 3, 0, true),
+    burstCalls: number("burst-calls", values["burst-calls"], 1000, 1, true),
+    burstConnections: number("burst-connections", values["burst-connections"], 50, 1, true),
   };
   if (options.stores.length === 0 && !options.baseline) throw new BenchUsageError("nothing to run: no stores and --no-baseline");
   if (options.scenarios.length === 0) throw new BenchUsageError("--scenarios names no scenario");
