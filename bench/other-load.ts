@@ -31,10 +31,12 @@ export interface OtherLoadRow {
 export function otherLoadWarning(rows: readonly OtherLoadRow[]): string | undefined {
   const disturbed = rows.filter((row) => otherLoadDisturbs(row.percent));
   if (disturbed.length === 0) return undefined;
+  const largest = Math.max(...disturbed.map((row) => row.percent ?? 0));
+  // Name the rows while a reader can take them in; past that, the marks in the tables show which.
+  const which = disturbed.length <= 6 ? `: ${disturbed.map((row) => `${row.label} ${(row.percent ?? 0).toFixed(0)}%`).join(", ")}` : "";
   return (
-    `WARNING: ${disturbed.length} of ${rows.length} rows (marked !) were measured while processes outside the benchmark ` +
-    `used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core; their figures are disturbed: ` +
-    disturbed.map((row) => `${row.label} ${(row.percent ?? 0).toFixed(0)}%`).join(", ")
+    `WARNING: ${disturbed.length} of ${rows.length} rows (marked ! in the tables) were measured while processes outside the benchmark ` +
+    `used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core (up to ${largest.toFixed(0)}%); their figures are disturbed${which}`
   );
 }
 
