@@ -18,12 +18,12 @@ export function benchNotes(options: BenchOptions, cores: number): string[] {
       : "BookSeats and CancelSeats carry no request_id (--no-request-ids).",
     "hold-confirm: each slot holds one seat of its own (HoldSeats), confirms the hold (ConfirmHold) and cancels the seat (CancelSeats); calls/s counts all three calls, seats/s the confirmed seats. The baseline answers HoldSeats and ConfirmHold with answers of the real sizes.",
     "alloc KB/call: bytes the server allocated on its V8 heap in the window per call, read by bench/alloc-probe.ts preloaded into the server (node --import; v8.GCProfiler: used heap now - at start + what each collection freed); Buffer contents outside the V8 heap are not counted. The JSON has the ratio to the baseline (allocRatioToBaseline).",
-    options.watcherCounts.length === 0
-      ? "Watchers section: off (--watchers 0)."
-      : `Watchers section: ${options.watcherCounts.join(" and ")} WatchAvailability streams (50 to a connection) on each store, a fresh server each, while one connection books and cancels one seat at a time at ${options.watchRate} calls/s for ${options.watchSeconds} s; delay = commit_time to arrival at the watcher (bench/fanout-run.ts, as bench/watch-fanout.ts).`,
-    options.burstRounds === 0
-      ? "Burst section: off (--burst-rounds 0)."
-      : `Burst section: ${options.burstCalls} BookSeats for seat 1 at once over ${options.burstConnections} new connections (their TLS handshakes included), deadline 5 s, against \`booking serve\` with its default limits (admission control on), ${options.burstRounds} round(s) per store, a fresh server each (bench/burst-volley.ts, as bench/burst.ts).`,
+    options.watcherCounts.length === 0 || options.sectionStores.length === 0
+      ? "Watchers section: off (--watchers 0, or no store for it)."
+      : `Watchers section: ${options.watcherCounts.join(" and ")} WatchAvailability streams (50 to a connection) on ${options.sectionStores.join(", ")}, a fresh server each, while one connection books and cancels one seat at a time at ${options.watchRate} calls/s for ${options.watchSeconds} s; delay = commit_time to arrival at the watcher (bench/fanout-run.ts, as bench/watch-fanout.ts).`,
+    options.burstRounds === 0 || options.sectionStores.length === 0
+      ? "Burst section: off (--burst-rounds 0, or no store for it)."
+      : `Burst section: ${options.burstCalls} BookSeats for seat 1 at once over ${options.burstConnections} new connections (their TLS handshakes included), deadline 5 s, against \`booking serve\` with its default limits (admission control on), ${options.burstRounds} round(s) on each of ${options.sectionStores.join(", ")}, a fresh server each (bench/burst-volley.ts, as bench/burst.ts).`,
     `Other load: a row measured while processes outside the benchmark used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core (machine busy time minus the server, the generators or this process, and PostgreSQL) is marked \"!\" in every table, with the figure; a row of several rounds shows the largest (bench/other-load.ts).`,
     "sqlite runs in WAL mode with synchronous=FULL and group commit; postgres runs on a throwaway cluster with fsync=on and synchronous_commit=on.",
   ];

@@ -41,6 +41,8 @@ export interface BenchOptions {
   /** Also write the table as Markdown here. */
   readonly markdownPath: string | undefined;
   readonly quick: boolean;
+  /** Stores the watchers and burst sections run on (a subset of `stores`). */
+  readonly sectionStores: readonly StoreName[];
   /** Watcher counts of the watchers section, each on a fresh server per store; empty = no watchers section. */
   readonly watcherCounts: readonly number[];
   /** Seconds of book/cancel load per watcher count. */
@@ -73,7 +75,8 @@ once against a server with its default limits). Prints a table per
 section; writes JSON. Rows measured while processes outside the benchmark
 used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core are marked "!" and named in a WARNING line.
 
-  --quick                 short runs and smaller sections (about 2 minutes in all)
+  --quick                 short runs, and the sections smaller and on the first
+                          store only (about 2 minutes in all on 2 cores)
   --stores LIST           ${STORE_NAMES.join(",")} (default: all; postgres is skipped
                           with a notice when PostgreSQL is not installed)
   --scenarios LIST        ${SCENARIO_NAMES.join(",")} (default: all)
@@ -90,6 +93,8 @@ used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core are marked "!" and named i
   --server-log-level L    the server's --log-level (default info, as in production)
   --server-arg ARG        extra \`booking serve\` argument (repeatable)
   --cpu-prof DIR          write server CPU profiles (node --cpu-prof) to DIR
+  --section-stores LIST   stores the watchers and burst sections run on
+                          (default: those of --stores; quick: the first of them)
   --watchers LIST         watcher counts of the watchers section, a fresh server
                           each (default 100,1000; quick 100; 0 = no section)
   --watch-seconds S       seconds of book/cancel load per count (default 5,
@@ -122,6 +127,7 @@ const flags = {
   "server-arg": { type: "string", multiple: true },
   "cpu-prof": { type: "string" },
   "no-baseline": { type: "boolean" },
+  "section-stores": { type: "string" },
   watchers: { type: "string" },
   "watch-seconds": { type: "string" },
   "watch-rate": { type: "string" },
@@ -132,6 +138,14 @@ const flags = {
   markdown: { type: "string" },
   help: { type: "boolean" },
 } as const;
+
+/** "memory,sqlite" -> ["memory", "sqlite"]; throws naming an unknown store. */
+function storeList(list: string): StoreName[] {
+  const stores = list.split(",").map((name) => name.trim()).filter((name) => name !== "") as StoreName[];
+  const unknown = stores.find((name) => !(STORE_NAMES as readonly string[]).includes(name));
+  if (unknown !== undefined) throw new BenchUsageError(`unknown store "${unknown}"; choose from ${STORE_NAMES.join(", ")}`);
+  return stores;
+}
 
 /** "100,1000" -> [100, 1000]; "0" -> [] (no watchers section). */
 function watcherCounts(list: string): number[] {
@@ -160,11 +174,10 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help
     }
     return value;
   };
-  let stores: StoreName[] = [...STORE_NAMES];
-  if (values.stores !== undefined) {
-    stores = values.stores.split(",").map((name) => name.trim()).filter((name) => name !== "") as StoreName[];
-    const unknown = stores.find((name) => !(STORE_NAMES as readonly string[]).includes(name));
-    if (unknown !== undefined) throw new BenchUsageError(`unknown store "${unknown}"; choose from ${STORE_NAMES.join(", ")}`);
+  const stores: StoreName[] = [...new Set(values.stores === undefined ? STORE_NAMES : storeList(values.stores))];
+  let sectionStores = quick ? stores.slice(0, 1) : stores;
+  if (values["section-stores"] !== undefined) {
+    sectionStores = storeList(values["section-stores"]).filter((name) => stores.includes(name));
   }
   let scenarios: ScenarioName[] = [...SCENARIO_NAMES];
   if (values.scenarios !== undefined) {
@@ -175,7 +188,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help
     }
   }
   const options: BenchOptions = {
-    stores: [...new Set(stores)],
+    stores,
+    sectionStores,
     scenarios,
     durationS: number("duration", values.duration, quick ? 1.5 : 10, 0.1, false),
     warmupS: number("warmup", values.warmup, quick ? 0.5 : 3, 0, false),

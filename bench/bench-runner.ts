@@ -149,7 +149,7 @@ export async function runBench(options: BenchOptions, command: string, io: Bench
         });
       }
     }
-    const stores = targets.filter((target): target is StoreName => target !== "baseline");
+    const stores = options.sectionStores.filter((store) => targets.includes(store));
     const watchers = await runWatchers(context, stores);
     const burst = await runBursts(context, stores);
     const warning = otherLoadWarning([

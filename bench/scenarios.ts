@@ -92,6 +92,12 @@ function disjointBlocks(seatsPerCall: number): Scenario["slot"] {
   };
 }
 
+/** Where a hold-confirm slot is: nothing held, a hold to confirm, or a booked seat to cancel. */
+type HoldSlotState =
+  | { readonly step: "idle" }
+  | { readonly step: "held"; readonly holdId: string; readonly seats: readonly number[] }
+  | { readonly step: "booked"; readonly seats: readonly number[] };
+
 /**
  * Holds one seat of this slot's own (disjoint as in book-1), confirms that
  * hold, then cancels the booked seat, so the slot can start again: three
@@ -101,9 +107,7 @@ function disjointBlocks(seatsPerCall: number): Scenario["slot"] {
 const holdConfirmCancel: Scenario["slot"] = (show, slot, slots) => {
   if (slots > show.totalSeats) throw new RangeError(`${slots} slots need at least ${slots} seats`);
   let seat = slot + 1;
-  let state: { readonly step: "idle" } | { readonly step: "held"; readonly holdId: string; readonly seats: readonly number[] } | { readonly step: "booked"; readonly seats: readonly number[] } = {
-    step: "idle",
-  };
+  let state: HoldSlotState = { step: "idle" };
   const call = (): BenchCall | undefined => {
     switch (state.step) {
       case "idle":

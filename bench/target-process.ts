@@ -92,7 +92,7 @@ export async function startBookingService(launch: ServiceLaunch): Promise<Target
   throw lastError;
 }
 
-// Every slot may keep a hold (hold-confirm), far more than the default 20 live holds per principal.
+// Admission far above the offered load; and every hold-confirm slot may keep a hold, more than the default 20 live holds per principal.
 const LIMITS_OFF = [
   "--max-in-flight", "1000000",
   "--max-queued", "1000000",
