@@ -86,7 +86,9 @@ used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core are marked "!" and named i
   --connections N         connections per generator (default 4)
   --generators N          load-generator processes (default 1)
   --repeat N              rounds per store and scenario, targets alternating;
-                          the median round is reported (default 1)
+                          the median round is reported (default 1); all
+                          stores with --repeat 3 took about 17 minutes on 2
+                          busy cores (sections included)
   --show-seats N          seats of the show (default 100000)
   --hot-seats N           seats hot-seat contention fights over (default 8)
   --no-request-ids        send changes without a request_id
