@@ -7,8 +7,12 @@
  *
  * Answers: BookSeats and CancelSeats echo the request's show and seats (with
  * an owner as long as a development principal); ShowAvailable returns every
- * seat of a show of `showSeats` as free. Every call succeeds, hot-seat calls
- * included: the baseline decides nothing.
+ * seat of a show of `showSeats` as free. HoldSeats answers a hold of the
+ * requested seats with an id as long as the real one (22 characters) and
+ * both timestamps; ConfirmHold answers that hold's show and seats, which
+ * is all the baseline remembers of a hold, so the answers have the real
+ * sizes. Every call succeeds, hot-seat calls included: the baseline decides
+ * nothing.
  *
  * argv[2] is a JSON {@link BaselineServerConfig}. Over IPC it sends
  * `{type:"listening", port}`, and answers `{type:"loop"}` with its largest
@@ -16,14 +20,18 @@
  */
 import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import {
   BookingService,
   ShowAvailableResponseSchema,
+  HoldState,
   type BookSeatsRequest,
   type CancelSeatsRequest,
+  type ConfirmHoldRequest,
+  type HoldSeatsRequest,
 } from "../gen/booking/v1/booking_pb.js";
 import type { BaselineServerConfig, FromBaseline, ToBaseline } from "./baseline-protocol.js";
 
@@ -37,12 +45,40 @@ const showAll = create(ShowAvailableResponseSchema, {
   availableSeats: Array.from({ length: config.showSeats }, (_, index) => index + 1),
 });
 
+// The real server's hold ids are 128 random bits in URL-safe base64 (22 characters); a counter of that length costs less.
+let holdCount = 0;
+const holds = new Map<string, { readonly showId: string; readonly seats: readonly number[] }>();
+const HOLD_TTL_MS = 10 * 60 * 1000;
+
 const handlers: UntypedServiceImplementation = {
   bookSeats: (call: ServerUnaryCall<BookSeatsRequest, unknown>, callback: sendUnaryData<unknown>) => {
     callback(null, { showId: call.request.showId || config.showId, seats: call.request.seats, owner, replayed: false });
   },
   cancelSeats: (call: ServerUnaryCall<CancelSeatsRequest, unknown>, callback: sendUnaryData<unknown>) => {
     callback(null, { showId: call.request.showId || config.showId, seats: call.request.seats, replayed: false });
+  },
+  holdSeats: (call: ServerUnaryCall<HoldSeatsRequest, unknown>, callback: sendUnaryData<unknown>) => {
+    const holdId = String(++holdCount).padStart(22, "h");
+    const showId = call.request.showId || config.showId;
+    holds.set(holdId, { showId, seats: call.request.seats });
+    const now = Date.now();
+    callback(null, {
+      hold: {
+        holdId,
+        showId,
+        seats: call.request.seats,
+        owner,
+        createTime: timestampFromMs(now),
+        expireTime: timestampFromMs(now + HOLD_TTL_MS),
+        state: HoldState.ACTIVE,
+      },
+      replayed: false,
+    });
+  },
+  confirmHold: (call: ServerUnaryCall<ConfirmHoldRequest, unknown>, callback: sendUnaryData<unknown>) => {
+    const hold = holds.get(call.request.holdId);
+    holds.delete(call.request.holdId);
+    callback(null, { showId: hold?.showId ?? config.showId, seats: hold?.seats ?? [], owner, replayed: false, holdId: call.request.holdId });
   },
   showAvailable: (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
     callback(null, showAll);
@@ -53,7 +89,10 @@ const server = new Server({
   "grpc.max_receive_message_length": 65536,
   "grpc.max_concurrent_streams": config.maxConcurrentStreams,
 });
-server.addService(grpcServiceDefinition(BookingService), handlers);
+// The service keeps its encoded ShowAvailable answers (transport-defaults' listingCacheEntries), so the baseline
+// encodes its one answer once too; encoding 290 kB per call would make the baseline slower than the service.
+const showAllBytes = Buffer.from(toBinary(ShowAvailableResponseSchema, showAll));
+server.addService(grpcServiceDefinition(BookingService, { responseSerializers: { showAvailable: () => showAllBytes } }), handlers);
 const credentials = ServerCredentials.createSsl(
   readFileSync(config.caCertPath),
   [{ cert_chain: readFileSync(config.serverCertPath), private_key: readFileSync(config.serverKeyPath) }],

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { OTHER_LOAD_LIMIT_PERCENT } from "./other-load.js";
 import { parseScenarioNames, SCENARIO_NAMES, type ScenarioName } from "./scenarios.js";
 
 /** The stores the benchmark can run the service on. */
@@ -40,6 +41,20 @@ export interface BenchOptions {
   /** Also write the table as Markdown here. */
   readonly markdownPath: string | undefined;
   readonly quick: boolean;
+  /** Stores the watchers and burst sections run on (a subset of `stores`). */
+  readonly sectionStores: readonly StoreName[];
+  /** Watcher counts of the watchers section, each on a fresh server per store; empty = no watchers section. */
+  readonly watcherCounts: readonly number[];
+  /** Seconds of book/cancel load per watcher count. */
+  readonly watchSeconds: number;
+  /** Book/cancel calls per second while the watchers watch. */
+  readonly watchRate: number;
+  /** Bursts per store, each on a fresh server with default limits; 0 = no burst section. */
+  readonly burstRounds: number;
+  /** Concurrent BookSeats of one burst. */
+  readonly burstCalls: number;
+  /** New connections one burst is spread over. */
+  readonly burstConnections: number;
 }
 
 /** A bad flag: the message names it. */
@@ -53,9 +68,15 @@ export const BENCH_USAGE = `usage: npm run bench -- [options]
 Runs \`booking serve\` (mutual TLS) on each store, and a no-op grpc-js server
 with the same TLS and message sizes (the baseline), under the same load:
 separate load-generator processes keep a fixed number of calls in flight
-for a fixed time after a warm-up. Prints a table; writes JSON.
+for a fixed time after a warm-up. Then, on each store, the watchers section
+(commit-to-delivery delay of WatchAvailability with N watchers under
+book/cancel load) and the burst section (1,000 BookSeats for one seat at
+once against a server with its default limits). Prints a table per
+section; writes JSON. Rows measured while processes outside the benchmark
+used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core are marked "!" and named in a WARNING line.
 
-  --quick                 short runs (under a minute in all)
+  --quick                 short runs, and the sections smaller and on the first
+                          store only (about 2 minutes in all on 2 cores)
   --stores LIST           ${STORE_NAMES.join(",")} (default: all; postgres is skipped
                           with a notice when PostgreSQL is not installed)
   --scenarios LIST        ${SCENARIO_NAMES.join(",")} (default: all)
@@ -65,13 +86,26 @@ for a fixed time after a warm-up. Prints a table; writes JSON.
   --connections N         connections per generator (default 4)
   --generators N          load-generator processes (default 1)
   --repeat N              rounds per store and scenario, targets alternating;
-                          the median round is reported (default 1)
+                          the median round is reported (default 1); all
+                          stores with --repeat 3 took about 17 minutes on 2
+                          busy cores (sections included)
   --show-seats N          seats of the show (default 100000)
   --hot-seats N           seats hot-seat contention fights over (default 8)
   --no-request-ids        send changes without a request_id
   --server-log-level L    the server's --log-level (default info, as in production)
   --server-arg ARG        extra \`booking serve\` argument (repeatable)
   --cpu-prof DIR          write server CPU profiles (node --cpu-prof) to DIR
+  --section-stores LIST   stores the watchers and burst sections run on
+                          (default: those of --stores; quick: the first of them)
+  --watchers LIST         watcher counts of the watchers section, a fresh server
+                          each (default 100,1000; quick 100; 0 = no section)
+  --watch-seconds S       seconds of book/cancel load per count (default 5,
+                          quick 2; bench/watch-fanout.ts alone defaults to 10)
+  --watch-rate N          book/cancel calls per second meanwhile (default 200)
+  --burst-rounds N        bursts per store, a fresh server each (default 3,
+                          quick 1; 0 = no section)
+  --burst-calls N         concurrent BookSeats of one burst (default 1000)
+  --burst-connections N   new connections a burst is spread over (default 50)
   --no-baseline           skip the baseline server
   --out FILE              results JSON (default bench-results.json)
   --markdown FILE         also write the table as Markdown
@@ -95,10 +129,34 @@ const flags = {
   "server-arg": { type: "string", multiple: true },
   "cpu-prof": { type: "string" },
   "no-baseline": { type: "boolean" },
+  "section-stores": { type: "string" },
+  watchers: { type: "string" },
+  "watch-seconds": { type: "string" },
+  "watch-rate": { type: "string" },
+  "burst-rounds": { type: "string" },
+  "burst-calls": { type: "string" },
+  "burst-connections": { type: "string" },
   out: { type: "string" },
   markdown: { type: "string" },
   help: { type: "boolean" },
 } as const;
+
+/** "memory,sqlite" -> ["memory", "sqlite"]; throws naming an unknown store. */
+function storeList(list: string): StoreName[] {
+  const stores = list.split(",").map((name) => name.trim()).filter((name) => name !== "") as StoreName[];
+  const unknown = stores.find((name) => !(STORE_NAMES as readonly string[]).includes(name));
+  if (unknown !== undefined) throw new BenchUsageError(`unknown store "${unknown}"; choose from ${STORE_NAMES.join(", ")}`);
+  return stores;
+}
+
+/** "100,1000" -> [100, 1000]; "0" -> [] (no watchers section). */
+function watcherCounts(list: string): number[] {
+  const counts = list.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map(Number);
+  if (!counts.every((count) => Number.isSafeInteger(count) && count >= 0)) {
+    throw new BenchUsageError(`--watchers must list whole numbers (0 = no watchers section), got "${list}"`);
+  }
+  return [...new Set(counts.filter((count) => count > 0))];
+}
 
 /** Reads the benchmark's flags; "help" when --help was given. */
 export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help" {
@@ -118,11 +176,10 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help
     }
     return value;
   };
-  let stores: StoreName[] = [...STORE_NAMES];
-  if (values.stores !== undefined) {
-    stores = values.stores.split(",").map((name) => name.trim()).filter((name) => name !== "") as StoreName[];
-    const unknown = stores.find((name) => !(STORE_NAMES as readonly string[]).includes(name));
-    if (unknown !== undefined) throw new BenchUsageError(`unknown store "${unknown}"; choose from ${STORE_NAMES.join(", ")}`);
+  const stores: StoreName[] = [...new Set(values.stores === undefined ? STORE_NAMES : storeList(values.stores))];
+  let sectionStores = quick ? stores.slice(0, 1) : stores;
+  if (values["section-stores"] !== undefined) {
+    sectionStores = storeList(values["section-stores"]).filter((name) => stores.includes(name));
   }
   let scenarios: ScenarioName[] = [...SCENARIO_NAMES];
   if (values.scenarios !== undefined) {
@@ -133,7 +190,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help
     }
   }
   const options: BenchOptions = {
-    stores: [...new Set(stores)],
+    stores,
+    sectionStores,
     scenarios,
     durationS: number("duration", values.duration, quick ? 1.5 : 10, 0.1, false),
     warmupS: number("warmup", values.warmup, quick ? 0.5 : 3, 0, false),
@@ -151,6 +209,12 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help
     outPath: values.out ?? "bench-results.json",
     markdownPath: values.markdown,
     quick,
+    watcherCounts: watcherCounts(values.watchers ?? (quick ? "100" : "100,1000")),
+    watchSeconds: number("watch-seconds", values["watch-seconds"], quick ? 2 : 5, 0.1, false),
+    watchRate: number("watch-rate", values["watch-rate"], 200, 1, false),
+    burstRounds: number("burst-rounds", values["burst-rounds"], quick ? 1 : 3, 0, true),
+    burstCalls: number("burst-calls", values["burst-calls"], 1000, 1, true),
+    burstConnections: number("burst-connections", values["burst-connections"], 50, 1, true),
   };
   if (options.stores.length === 0 && !options.baseline) throw new BenchUsageError("nothing to run: no stores and --no-baseline");
   if (options.scenarios.length === 0) throw new BenchUsageError("--scenarios names no scenario");

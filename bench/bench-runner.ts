@@ -6,9 +6,13 @@ import { status } from "@grpc/grpc-js";
 import { ensureDevPki, type DevPkiPaths } from "../src/pki/dev-pki.js";
 import type { BenchOptions, StoreName } from "./bench-options.js";
 import { benchNotes } from "./bench-notes.js";
+import { summarizeBurst, type BurstSummary } from "./burst-summary.js";
+import { runBurstRound, type BurstRound, type BurstShape } from "./burst-volley.js";
+import { runFanout, type FanoutResult } from "./fanout-run.js";
 import { GeneratorPool } from "./generator-pool.js";
 import type { LoadJob } from "./load-protocol.js";
 import { RawBookingClient } from "./raw-client.js";
+import { otherLoadCell, otherLoadDisturbs, otherLoadWarning } from "./other-load.js";
 import { checkGoals, type GoalCheck, type RunResult } from "./report.js";
 import { medianRound, summarizeRun } from "./run-summary.js";
 import { SCENARIOS, type ScenarioName, type ScenarioShow } from "./scenarios.js";
@@ -36,6 +40,12 @@ export interface BenchReport {
   readonly notes: readonly string[];
   readonly skipped: ReadonlyArray<{ readonly target: string; readonly reason: string }>;
   readonly results: readonly RunResult[];
+  /** The watchers section: a row per store and watcher count (empty when --watchers 0). */
+  readonly watchers: readonly FanoutResult[];
+  /** The burst section: a row per store (empty when --burst-rounds 0). */
+  readonly burst: readonly BurstSummary[];
+  /** The WARNING about rows disturbed by work outside the benchmark (other-load.ts); null when none was. */
+  readonly otherLoadWarning: string | null;
   readonly goals: readonly GoalCheck[];
 }
 
@@ -132,9 +142,21 @@ export async function runBench(options: BenchOptions, command: string, io: Bench
             run.target === "baseline" || baseline === undefined || baseline.callsPerSecond === 0
               ? null
               : run.callsPerSecond / baseline.callsPerSecond,
+          allocRatioToBaseline:
+            run.target === "baseline" || run.server.allocBytesPerCall === null || !(baseline?.server.allocBytesPerCall)
+              ? null
+              : run.server.allocBytesPerCall / baseline.server.allocBytesPerCall,
         });
       }
     }
+    const stores = options.sectionStores.filter((store) => targets.includes(store));
+    const watchers = await runWatchers(context, stores);
+    const burst = await runBursts(context, stores);
+    const warning = otherLoadWarning([
+      ...results.map((result) => ({ label: `${result.scenario}/${result.target}`, percent: result.backgroundCpuPercent })),
+      ...watchers.map((result) => ({ label: `watchers ${result.watchers}/${result.store}`, percent: result.cpuPercent.other })),
+      ...burst.map((summary) => ({ label: `burst/${summary.store}`, percent: summary.otherCpuPercent })),
+    ]);
     const { outPath: _out, markdownPath: _markdown, ...settings } = options;
     return {
       version: 1,
@@ -154,6 +176,9 @@ export async function runBench(options: BenchOptions, command: string, io: Bench
       notes: benchNotes(options, availableParallelism()),
       skipped,
       results,
+      watchers,
+      burst,
+      otherLoadWarning: warning ?? null,
       goals: checkGoals(results),
     };
   } finally {
@@ -169,6 +194,7 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
   const maxConcurrentStreams = Math.max(100, Math.ceil(options.concurrency / (options.generators * options.connections)) * 2);
   let server: TargetProcess;
   let store = "";
+  const allocProbeFile = join(context.work, `alloc-${target}-${scenarioName}-${randomBytes(4).toString("hex")}`);
   if (target === "baseline") {
     server = await startBaseline(
       {
@@ -180,6 +206,7 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
         maxConcurrentStreams,
       },
       context.nodeArgs,
+      allocProbeFile,
     );
   } else {
     store = await storeSpec(context, target, scenarioName);
@@ -193,6 +220,7 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
       maxConcurrentStreams,
       extraArgs: options.serverArgs,
       nodeArgs: context.nodeArgs,
+      allocProbeFile,
     });
   }
   try {
@@ -225,16 +253,25 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
     const timers: NodeJS.Timeout[] = [];
     let last = { completed: 0, at: performance.now() };
     let warmupLoop: Promise<number | undefined> = Promise.resolve(undefined);
+    // Heap bytes the server allocated, read at the window's edges like its CPU.
+    let allocAtOpen: Promise<number | undefined> = Promise.resolve(undefined);
+    let allocAtClose: Promise<number | undefined> | undefined;
     const totalS = options.warmupS + options.durationS;
     const results = await pool.run(jobs, {
       onGo: () => {
         timers.push(
           setTimeout(() => {
             window.open();
+            allocAtOpen = server.allocatedBytes();
             warmupLoop = server.loopMaxSinceLast();
           }, options.warmupS * 1000),
         );
-        timers.push(setTimeout(() => void window.close(), totalS * 1000));
+        timers.push(
+          setTimeout(() => {
+            void window.close();
+            allocAtClose = server.allocatedBytes();
+          }, totalS * 1000),
+        );
       },
       onProgress: (completed, elapsedMs) => {
         const now = performance.now();
@@ -247,6 +284,9 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
     });
     for (const timer of timers) clearTimeout(timer);
     const measured = await window.close();
+    allocAtClose ??= server.allocatedBytes();
+    const [allocOpen, allocClose] = await Promise.all([allocAtOpen, allocAtClose]);
+    const allocatedBytes = allocOpen === undefined || allocClose === undefined ? null : allocClose - allocOpen;
 
     let bookedAfter: number | null = null;
     if (scenario.leavesShowEmpty && target !== "baseline") bookedAfter = await bookedSeats(server.address, pki, show.showId);
@@ -261,6 +301,7 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
         ? {}
         : { batches: { ...figures.batches, busyPercent: (figures.batches.count * figures.batches.meanCommitMs) / (totalS * 10) } }),
       measured,
+      allocatedBytes,
       bookedAfter,
     });
   } finally {
@@ -268,8 +309,81 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
   }
 }
 
-/** A fresh, empty store for one run (a new file or database every time). */
-async function storeSpec(context: Context, target: StoreName, scenario: ScenarioName): Promise<string> {
+/**
+ * The watchers section: for each store and watcher count, a fresh server,
+ * that many WatchAvailability streams, book/cancel load, and the delay
+ * from commit to delivery (fanout-run.ts, as bench/watch-fanout.ts).
+ */
+async function runWatchers(context: Context, stores: readonly StoreName[]): Promise<FanoutResult[]> {
+  const { options, io } = context;
+  const results: FanoutResult[] = [];
+  const total = stores.length * options.watcherCounts.length;
+  for (const store of stores) {
+    for (const watchers of options.watcherCounts) {
+      if (io.stopRequested?.() === true) throw new Error("stopped on request");
+      io.progress(
+        `[watchers ${results.length + 1}/${total}] ${watchers} watchers on ${store}: ${options.watchRate} book/cancel calls/s for ${options.watchSeconds} s, commit-to-delivery delay`,
+      );
+      const result = await runFanout(
+        watchers,
+        { store, seats: 1000, rate: options.watchRate, seconds: options.watchSeconds, perConnection: 50 },
+        context.work,
+        context.pki,
+        context.postgres,
+      );
+      io.progress(
+        `    ${result.deliveries.received}/${result.deliveries.expected} deliveries, ${result.deliveries.missed} missed, ` +
+          `delay p50 ${result.delayMs.p50} ms, p99 ${result.delayMs.p99} ms${otherLoadNote(result.cpuPercent.other)}`,
+      );
+      results.push(result);
+    }
+  }
+  return results;
+}
+
+/**
+ * The burst section: for each store, `burstRounds` volleys of
+ * `burstCalls` BookSeats for one seat, each against a fresh server with
+ * its default limits (burst-volley.ts, as bench/burst.ts).
+ */
+async function runBursts(context: Context, stores: readonly StoreName[]): Promise<BurstSummary[]> {
+  const { options, io, pki } = context;
+  if (options.burstRounds === 0) return [];
+  const shape: BurstShape = { calls: options.burstCalls, connections: options.burstConnections, deadlineMs: 5000 };
+  const summaries: BurstSummary[] = [];
+  for (const store of stores) {
+    const rounds: BurstRound[] = [];
+    for (let round = 1; round <= options.burstRounds; round++) {
+      if (io.stopRequested?.() === true) throw new Error("stopped on request");
+      io.progress(
+        `[burst] ${store}${options.burstRounds > 1 ? ` (round ${round}/${options.burstRounds})` : ""}: ` +
+          `${shape.calls} BookSeats for one seat at once over ${shape.connections} new connections, default limits`,
+      );
+      const result = await runBurstRound(
+        {
+          store: await storeSpec(context, store, "burst"),
+          certsDir: pki.dir,
+          caCertPath: pki.caCert,
+          identity: { certPath: pki.clients.alice.cert, keyPath: pki.clients.alice.key },
+          logPath: join(context.work, `server-${store}-burst.log`),
+          serverArgs: options.serverArgs,
+          postgresPid: store === "postgres" ? context.postgres?.pid : undefined,
+        },
+        shape,
+      );
+      io.progress(
+        `    refused ${((100 * result.refused) / shape.calls).toFixed(1)}%, served ${result.served}: p99 ${result.servedP99Ms.toFixed(0)} ms; ` +
+          `${JSON.stringify(result.codes)}${otherLoadNote(result.cpuPercent.other)}`,
+      );
+      rounds.push(result);
+    }
+    summaries.push(summarizeBurst(store, shape, rounds));
+  }
+  return summaries;
+}
+
+/** A fresh, empty store for one run (a new file or database every time); `label` names it. */
+async function storeSpec(context: Context, target: StoreName, scenario: string): Promise<string> {
   const unique = randomBytes(4).toString("hex");
   switch (target) {
     case "memory":
@@ -296,14 +410,18 @@ async function bookedSeats(address: string, pki: DevPkiPaths, showId: string): P
 }
 
 function progressLine(result: RunResult): string {
-  const background = result.backgroundCpuPercent ?? 0;
   return (
     `    ${Math.round(result.callsPerSecond)} calls/s, p99 ${result.latencyMs.p99.toFixed(2)} ms, loop max ${result.server.loopMaxMs?.toFixed(1) ?? "?"} ms` +
     `, CPU: server ${percent(result.server.cpuPercent)}, generators ${percent(result.generators.cpuPercent)}` +
     (result.postgres === undefined ? "" : `, postgres ${percent(result.postgres.cpuPercent)}`) +
-    (background > 20 ? `; WARNING: other processes used ${background.toFixed(0)}% of a core meanwhile` : "") +
+    otherLoadNote(result.backgroundCpuPercent) +
     (result.unexpected > 0 ? `; ${result.unexpected} UNEXPECTED answers: ${result.unexpectedSamples.join("; ")}` : "")
   );
+}
+
+/** The progress line's note on a disturbed measurement (the rule is other-load.ts's). */
+function otherLoadNote(percent: number | null): string {
+  return otherLoadDisturbs(percent) ? `; other processes used ${otherLoadCell(percent)} of a core meanwhile` : "";
 }
 
 function percent(value: number | null): string {

@@ -10,7 +10,12 @@ const wireNames: Record<BenchMethod, string> = {
   bookSeats: "BookSeats",
   cancelSeats: "CancelSeats",
   showAvailable: "ShowAvailable",
+  holdSeats: "HoldSeats",
+  confirmHold: "ConfirmHold",
 };
+
+/** The most cleanup calls one slot makes (hold-confirm needs two: confirm, then cancel). */
+const MAX_CLEANUP_CALLS = 4;
 
 /**
  * One generator's share of a run: its connections and call slots. Each
@@ -70,23 +75,33 @@ export class LoadRun {
     };
     const windowTimer = setTimeout(closeWindow, job.warmupMs + job.durationMs);
 
-    const request = (call: BenchCall): object =>
-      call.method === "showAvailable"
-        ? { showId: call.showId }
-        : { showId: call.showId, seats: call.seats, requestId: job.requestIds ? randomUUID() : "" };
+    const requestId = (): string => (job.requestIds ? randomUUID() : "");
+    const request = (call: BenchCall): object => {
+      switch (call.method) {
+        case "showAvailable":
+          return { showId: call.showId };
+        case "confirmHold":
+          return { holdId: call.holdId ?? "", requestId: requestId() };
+        default:
+          return { showId: call.showId, seats: call.seats, requestId: requestId() };
+      }
+    };
 
     const runSlot = (slot: number, client: RawBookingClient, workload: SlotWorkload): Promise<void> =>
       new Promise((resolve) => {
+        let cleanups = 0;
         const cleanup = (): void => {
-          const last = workload.cleanup();
+          const last = cleanups < MAX_CLEANUP_CALLS ? workload.cleanup() : undefined;
           if (last === undefined) {
             resolve();
             return;
           }
+          cleanups++;
           cleanupCalls++;
           client.call(last.method, request(last), job.deadlineMs, (reply) => {
+            workload.settle(last, reply.code, reply.response);
             if (!last.expected.has(reply.code)) cleanupFailures++;
-            resolve();
+            cleanup();
           });
         };
         const step = (): void => {
@@ -99,7 +114,7 @@ export class LoadRun {
           client.call(call.method, request(call), job.deadlineMs, (reply: RawReply) => {
             const finished = performance.now();
             completed++;
-            workload.settle(call, reply.code);
+            workload.settle(call, reply.code, reply.response);
             if (finished >= measureFrom && finished <= endAt) {
               calls++;
               histogram.record((finished - issued) * 1000);
@@ -107,7 +122,7 @@ export class LoadRun {
               const byCode = (codes[name] ??= {});
               const codeName = status[reply.code] ?? String(reply.code);
               byCode[codeName] = (byCode[codeName] ?? 0) + 1;
-              if (reply.code === status.OK && call.method === "bookSeats") seatsBooked += call.seats.length;
+              if (reply.code === status.OK && (call.method === "bookSeats" || call.method === "confirmHold")) seatsBooked += call.seats.length;
             }
             // Correctness counts everywhere, the warm-up included.
             if (!call.expected.has(reply.code)) {

@@ -41,7 +41,7 @@ export interface GeneratorResult {
   /** Length of the measured window (the calls counted finished inside it). */
   readonly measuredMs: number;
   readonly calls: number;
-  /** Seats of successful BookSeats calls. */
+  /** Seats of successful BookSeats and ConfirmHold calls. */
   readonly seatsBooked: number;
   /** Method (as on the wire, e.g. "BookSeats") -> status name -> calls. */
   readonly codes: Record<string, Record<string, number>>;

@@ -1,5 +1,7 @@
 import type { StoreName } from "./bench-options.js";
 import type { ScenarioName } from "./scenarios.js";
+import { otherLoadCell } from "./other-load.js";
+import { alignedTable, markdownTableOf } from "./text-table.js";
 import type { StatementFigures } from "./throwaway-postgres.js";
 
 /** What one store (or the baseline) did in one scenario. */
@@ -10,7 +12,7 @@ export interface RunResult {
   readonly callsPerSecond: number;
   /** With --repeat: calls/s of every round, in order; this result is the median round's. */
   readonly roundsCallsPerSecond: readonly number[];
-  /** Seats of successful BookSeats calls per second. */
+  /** Seats of successful BookSeats and ConfirmHold calls per second. */
   readonly seatsBookedPerSecond: number;
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly p999: number; readonly max: number; readonly mean: number };
   readonly calls: number;
@@ -23,6 +25,8 @@ export interface RunResult {
   readonly unexpectedSamples: readonly string[];
   /** callsPerSecond / the baseline's in the same scenario; null for the baseline itself or without one. */
   readonly ratioToBaseline: number | null;
+  /** server.allocBytesPerCall / the baseline's in the same scenario; null for the baseline, without one, or unmeasured. */
+  readonly allocRatioToBaseline: number | null;
   readonly server: {
     readonly peakRssMb: number | null;
     /** The server's largest event-loop delay in the measured window (cleanup calls included). */
@@ -33,6 +37,12 @@ export interface RunResult {
     readonly cpuPercent: number | null;
     /** Server CPU time per call (µs): steadier than throughput when other work shares the machine. */
     readonly cpuMicrosPerCall: number | null;
+    /**
+     * Bytes the server allocated on its V8 heap per call in the window (read
+     * by bench/alloc-probe.ts, preloaded into it); garbage the collector must
+     * clear. Buffer contents outside the V8 heap are not counted.
+     */
+    readonly allocBytesPerCall: number | null;
     /**
      * Group commit over the whole run (warm-up included): batches, their mean
      * size and commit time, and the share of the run the one write path was
@@ -46,7 +56,8 @@ export interface RunResult {
   readonly machineCpuPercent: number | null;
   /**
    * CPU used in the window by processes outside the benchmark (other work on
-   * the machine), in % of one core; above ~20 % the figures are disturbed.
+   * the machine), in % of one core; with --repeat, the largest of the rounds.
+   * Above other-load.ts's limit the row is marked as disturbed.
    */
   readonly backgroundCpuPercent: number | null;
   /** PostgreSQL runs only: the cluster's CPU, its WAL flushes, and where its statement time went. */
@@ -122,6 +133,8 @@ const columns = [
   "peak RSS MB",
   "loop max ms",
   "server CPU",
+  "alloc KB/call",
+  "other CPU",
 ] as const;
 
 function row(result: RunResult): string[] {
@@ -145,32 +158,21 @@ function row(result: RunResult): string[] {
     result.server.peakRssMb === null ? "?" : result.server.peakRssMb.toFixed(0),
     result.server.loopMaxMs === null ? "?" : result.server.loopMaxMs.toFixed(1),
     result.server.cpuPercent === null ? "?" : `${result.server.cpuPercent.toFixed(0)}%`,
+    result.server.allocBytesPerCall === null ? "?" : (result.server.allocBytesPerCall / 1024).toFixed(1),
+    otherLoadCell(result.backgroundCpuPercent),
   ];
 }
 
-const rightAligned = new Set([2, 3, 4, 5, 6, 7, 9, 10, 11]);
+const rightAligned = new Set([2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13]);
 
 /** The results as an aligned text table for the terminal. */
 export function textTable(results: readonly RunResult[]): string {
   return alignedTable(columns, results.map(row), rightAligned);
 }
 
-function alignedTable(header: readonly string[], body: readonly string[][], right: ReadonlySet<number>): string {
-  const rows = [[...header], ...body];
-  const widths = header.map((_, index) => Math.max(...rows.map((cells) => (cells[index] ?? "").length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((cell, index) => (right.has(index) ? cell.padStart(widths[index]!) : cell.padEnd(widths[index]!)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...body.map(line)].join("\n");
-}
-
 /** The results as a Markdown table (for the README). */
 export function markdownTable(results: readonly RunResult[]): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(" | ")} |`;
-  const rule = columns.map((_, index) => (rightAligned.has(index) ? "---:" : "---"));
-  return [line(columns), line(rule), ...results.map((result) => line(row(result)))].join("\n");
+  return markdownTableOf(columns, results.map(row), rightAligned);
 }
 
 const diagnosticColumns = [
@@ -200,7 +202,7 @@ export function diagnosticsTable(results: readonly RunResult[]): string {
     value(result.server.cpuMicrosPerCall, 0),
     value(result.server.cpuPercent, 0, "%"),
     value(result.generators.cpuPercent, 0, "%"),
-    value(result.backgroundCpuPercent, 0, "%"),
+    otherLoadCell(result.backgroundCpuPercent),
     value(result.server.batches?.meanSize, 1),
     value(result.server.batches?.meanCommitMs, 2),
     value(result.server.batches?.busyPercent, 0, "%"),

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import type { StoreName } from "./bench-options.js";
 import { LatencyHistogram } from "./latency-histogram.js";
+import { largestOtherLoad } from "./other-load.js";
 import type { GeneratorResult } from "./load-protocol.js";
 import type { RunResult } from "./report.js";
 import type { ScenarioName } from "./scenarios.js";
@@ -9,7 +10,8 @@ import type { WindowFigures } from "./window-sampler.js";
 /**
  * The round with the median calls/s stands for the target; its peak RSS and
  * event-loop maximum become the largest of all rounds, since those figures
- * are limits, not averages.
+ * are limits, not averages, and so does the other load (other-load.ts: one
+ * disturbed round can move the median).
  */
 export function medianRound(rounds: readonly RunResult[]): RunResult {
   const sorted = [...rounds].sort((a, b) => a.callsPerSecond - b.callsPerSecond);
@@ -20,6 +22,7 @@ export function medianRound(rounds: readonly RunResult[]): RunResult {
   return {
     ...median,
     roundsCallsPerSecond: rounds.map((round) => round.callsPerSecond),
+    backgroundCpuPercent: largestOtherLoad(rounds.map((round) => round.backgroundCpuPercent)),
     server: {
       ...median.server,
       peakRssMb: largest(rounds.map((round) => round.server.peakRssMb)),
@@ -41,6 +44,8 @@ export function summarizeRun(
     warmupLoopMaxMs: number | null;
     batches?: { count: number; meanSize: number; meanCommitMs: number; busyPercent: number };
     measured: WindowFigures;
+    /** Bytes the server allocated on its V8 heap in the window; null when not measured. */
+    allocatedBytes: number | null;
     bookedAfter: number | null;
   },
 ): RunResult {
@@ -93,6 +98,7 @@ export function summarizeRun(
     unexpectedSamples: unexpectedSamples.slice(0, 5),
     roundsCallsPerSecond: [calls / durationS],
     ratioToBaseline: null,
+    allocRatioToBaseline: null,
     server: {
       peakRssMb: server.peakRssMb,
       loopMaxMs: server.loopMaxMs,
@@ -100,6 +106,7 @@ export function summarizeRun(
       cpuPercent: measured.serverCpuPercent,
       cpuMicrosPerCall:
         measured.serverCpuPercent === null || calls === 0 ? null : (measured.serverCpuPercent * 1e4 * durationS) / calls,
+      allocBytesPerCall: server.allocatedBytes === null || calls === 0 ? null : server.allocatedBytes / calls,
       ...(server.batches === undefined ? {} : { batches: server.batches }),
     },
     generators: { cpuPercent: generatorCpuMs / 10 / durationS, loopMaxMs: generatorLoopMaxMs },

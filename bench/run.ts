@@ -6,11 +6,14 @@
  * The benchmark is not a test: it checks nothing about time. It prints the
  * issue's goals with the measured ratios, and exits 0 unless it could not
  * run (2 for a usage error, 1 for a failure) or a call was answered with a
- * status its scenario does not allow (3), since that is a correctness bug.
+ * status its scenario does not allow, a watcher missed a change or a burst
+ * booked its seat twice (3), since those are correctness bugs.
  */
 import { writeFile } from "node:fs/promises";
 import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions } from "./bench-options.js";
 import { runBench } from "./bench-runner.js";
+import { burstMarkdown, burstTable } from "./burst-summary.js";
+import { FANOUT_NOTES, fanoutMarkdown, fanoutTable } from "./fanout-run.js";
 import { diagnosticsTable, goalLines, markdownTable, textTable } from "./report.js";
 
 // grpc-js hands the IP address to TLS as the server name, which Node flags
@@ -64,6 +67,7 @@ try {
   await writeFile(options.outPath, `${JSON.stringify(report, null, 2)}\n`);
   const machine = `${report.machine.cores} cores (${report.machine.cpuModel}), ${report.machine.memoryGb} GB, Node ${report.machine.node}`;
   const table = textTable(report.results);
+  const warning = report.otherLoadWarning === null ? [] : [report.otherLoadWarning, ""];
   process.stdout.write(
     [
       "",
@@ -72,6 +76,22 @@ try {
       "where the time went (CPU in % of one core; 'other' = work outside the benchmark on this machine):",
       diagnosticsTable(report.results),
       "",
+      ...(report.watchers.length === 0
+        ? []
+        : [
+            `watchers: commit-to-delivery delay of WatchAvailability, ${options.watchRate} book/cancel calls/s for ${options.watchSeconds} s, a fresh server per row:`,
+            fanoutTable(report.watchers),
+            ...FANOUT_NOTES.map((note) => `  (${note})`),
+            "",
+          ]),
+      ...(report.burst.length === 0
+        ? []
+        : [
+            `burst: ${options.burstCalls} BookSeats for one seat at once over ${options.burstConnections} new connections, default limits, a fresh server per round (refused = RESOURCE_EXHAUSTED; served = OK or ALREADY_EXISTS; medians over the rounds):`,
+            burstTable(report.burst),
+            "",
+          ]),
+      ...warning,
       `machine: ${machine}${report.machine.postgres === null ? "" : `; ${report.machine.postgres.split(" on ")[0]}`}`,
       ...report.skipped.map((skip) => `skipped ${skip.target}: ${skip.reason}`),
       "",
@@ -85,12 +105,29 @@ try {
     ].join("\n"),
   );
   if (options.markdownPath !== undefined) {
-    await writeFile(options.markdownPath, `${markdownTable(report.results)}\n`);
+    const sections = [
+      markdownTable(report.results),
+      ...(report.watchers.length === 0 ? [] : ["Watchers (commit-to-delivery delay):", fanoutMarkdown(report.watchers)]),
+      ...(report.burst.length === 0 ? [] : ["Burst (one volley against the default limits):", burstMarkdown(report.burst)]),
+      ...(report.otherLoadWarning === null ? [] : [`**${report.otherLoadWarning}**`]),
+    ];
+    await writeFile(options.markdownPath, `${sections.join("\n\n")}\n`);
     process.stdout.write(`markdown: ${options.markdownPath}\n`);
   }
+  if (report.otherLoadWarning !== null) process.stderr.write(`bench: ${report.otherLoadWarning}\n`);
   const unexpected = report.results.reduce((sum, result) => sum + result.unexpected, 0);
   if (unexpected > 0) {
     process.stderr.write(`bench: ${unexpected} calls were answered with a status their scenario does not allow (see "errors by code")\n`);
+    process.exitCode = 3;
+  }
+  const missed = report.watchers.reduce((sum, result) => sum + result.deliveries.missed + result.deliveries.duplicates, 0);
+  if (missed > 0) {
+    process.stderr.write(`bench: ${missed} watch deliveries were missed or duplicated (see the watchers table)\n`);
+    process.exitCode = 3;
+  }
+  const doubleBooked = report.burst.filter((summary) => summary.rounds.some((round) => (round.codes["OK"] ?? 0) > 1));
+  if (doubleBooked.length > 0) {
+    process.stderr.write(`bench: a burst booked one seat more than once on ${doubleBooked.map((summary) => summary.store).join(", ")}\n`);
     process.exitCode = 3;
   }
 } catch (error) {

@@ -1,13 +1,13 @@
 import { status } from "@grpc/grpc-js";
 
 /** The workloads the benchmark knows, by the name used on the command line. */
-export const SCENARIO_NAMES = ["book-1", "book-4", "hot-seat", "show-available"] as const;
+export const SCENARIO_NAMES = ["book-1", "book-4", "hot-seat", "hold-confirm", "show-available"] as const;
 
 /** One of {@link SCENARIO_NAMES}. */
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** The BookingService methods, as grpc-js generic clients name them. */
-export type BenchMethod = "bookSeats" | "cancelSeats" | "showAvailable";
+export type BenchMethod = "bookSeats" | "cancelSeats" | "showAvailable" | "holdSeats" | "confirmHold";
 
 /** The show every scenario uses, and its size. */
 export interface ScenarioShow {
@@ -21,8 +21,10 @@ export interface ScenarioShow {
 export interface BenchCall {
   readonly method: BenchMethod;
   readonly showId: string;
-  /** Seats to book or cancel; empty for ShowAvailable. */
+  /** Seats to book, hold or cancel (for ConfirmHold: the held seats); empty for ShowAvailable. */
   readonly seats: readonly number[];
+  /** ConfirmHold only: the hold to confirm. */
+  readonly holdId?: string;
   /** Status codes that are correct answers here; anything else counts as unexpected. */
   readonly expected: ReadonlySet<status>;
 }
@@ -30,13 +32,15 @@ export interface BenchCall {
 /**
  * What one call slot does, call after call. A slot keeps exactly one call in
  * flight; the generator runs many slots at once. `settle` hears each
- * outcome, so the next call depends on the last (book, then cancel what was
- * booked). `cleanup` returns the call that leaves the show as the slot found
- * it, once the measured time is over.
+ * outcome and the answer, so the next call depends on the last (book, then
+ * cancel what was booked; hold, then confirm that hold). Once the measured
+ * time is over, `cleanup` is asked again after each settled cleanup call
+ * for the next call that leaves the show as the slot found it, until it
+ * returns undefined.
  */
 export interface SlotWorkload {
   next(): BenchCall;
-  settle(call: BenchCall, code: status): void;
+  settle(call: BenchCall, code: status, response: unknown): void;
   cleanup(): BenchCall | undefined;
 }
 
@@ -88,6 +92,59 @@ function disjointBlocks(seatsPerCall: number): Scenario["slot"] {
   };
 }
 
+/** Where a hold-confirm slot is: nothing held, a hold to confirm, or a booked seat to cancel. */
+type HoldSlotState =
+  | { readonly step: "idle" }
+  | { readonly step: "held"; readonly holdId: string; readonly seats: readonly number[] }
+  | { readonly step: "booked"; readonly seats: readonly number[] };
+
+/**
+ * Holds one seat of this slot's own (disjoint as in book-1), confirms that
+ * hold, then cancels the booked seat, so the slot can start again: three
+ * calls per round, all expected to succeed. A hold left unconfirmed when
+ * the window ends is confirmed and cancelled by the cleanup calls.
+ */
+const holdConfirmCancel: Scenario["slot"] = (show, slot, slots) => {
+  if (slots > show.totalSeats) throw new RangeError(`${slots} slots need at least ${slots} seats`);
+  let seat = slot + 1;
+  let state: HoldSlotState = { step: "idle" };
+  const call = (): BenchCall | undefined => {
+    switch (state.step) {
+      case "idle":
+        return undefined;
+      case "held":
+        return { method: "confirmHold", showId: show.showId, seats: state.seats, holdId: state.holdId, expected: OK_ONLY };
+      case "booked":
+        return { method: "cancelSeats", showId: show.showId, seats: state.seats, expected: OK_ONLY };
+    }
+  };
+  return {
+    next: () => call() ?? { method: "holdSeats", showId: show.showId, seats: [seat], expected: OK_ONLY },
+    settle: (done, code, response) => {
+      // A failed call is counted as unexpected; the slot starts over rather than retry it forever.
+      if (code !== status.OK) {
+        state = { step: "idle" };
+        return;
+      }
+      switch (done.method) {
+        case "holdSeats": {
+          const holdId = (response as { hold?: { holdId?: string } } | undefined)?.hold?.holdId ?? "";
+          state = { step: "held", holdId, seats: done.seats };
+          seat += slots;
+          if (seat > show.totalSeats) seat = slot + 1;
+          return;
+        }
+        case "confirmHold":
+          state = { step: "booked", seats: done.seats };
+          return;
+        default:
+          state = { step: "idle" };
+      }
+    },
+    cleanup: call,
+  };
+};
+
 /** A small deterministic generator (xorshift32), so runs are repeatable per slot. */
 function randomSource(seed: number): () => number {
   let state = (seed * 2654435761) >>> 0 || 1;
@@ -135,6 +192,12 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
           held === undefined ? undefined : { method: "cancelSeats", showId: show.showId, seats: held, expected: OK_ONLY },
       };
     },
+  },
+  "hold-confirm": {
+    name: "hold-confirm",
+    description: "HoldSeats on one seat (no conflicts), ConfirmHold of that hold, then CancelSeats of the seat; calls/s counts all three",
+    leavesShowEmpty: true,
+    slot: holdConfirmCancel,
   },
   "show-available": {
     name: "show-available",

@@ -1,6 +1,7 @@
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { AllocMeter, allocProbeLaunch } from "./alloc-meter.js";
 import type { BaselineServerConfig, FromBaseline, ToBaseline } from "./baseline-protocol.js";
 import { freePort } from "./free-port.js";
 import { peakRssBytes } from "./process-stats.js";
@@ -27,6 +28,12 @@ export interface TargetProcess {
    * starts when the server is ready), and starts a new period.
    */
   loopMaxSinceLast(): Promise<number | undefined>;
+  /**
+   * Bytes allocated on its V8 heap since it started (two readings bracket a
+   * window); undefined when it was started without the allocation probe or
+   * the probe did not answer.
+   */
+  allocatedBytes(): Promise<number | undefined>;
   /** Reads its figures; call before stop. */
   figures(): Promise<ServerFigures>;
   /** SIGTERM, then waits for the exit (SIGKILL after 20 s). */
@@ -47,12 +54,21 @@ export interface ServiceLaunch {
   readonly extraArgs: readonly string[];
   /** Options for node itself (--cpu-prof ...). */
   readonly nodeArgs: readonly string[];
+  /**
+   * "off" (the default): admission limits far above the offered load, so the
+   * benchmark measures the service, not its refusals. "defaults": the
+   * limits `booking serve` has out of the box (the burst measures those).
+   */
+  readonly limits?: "off" | "defaults";
+  /** Preload alloc-probe.ts, answering into this file; undefined = no probe. */
+  readonly allocProbeFile?: string | undefined;
 }
 
 /**
  * Starts `booking serve` as its own process with mutual TLS, on free
- * ports, with admission limits far above the offered load (the benchmark
- * measures the service, not its refusals) and the metrics endpoint on.
+ * ports, with admission limits far above the offered load unless
+ * `limits` says "defaults" (the benchmark measures the service, not its
+ * refusals) and the metrics endpoint on.
  * Ready when /metrics answers; that first scrape also starts the first
  * event-loop period (prom-client resets its delay histogram on every
  * scrape). A scrape also reads every show's seats for the booking_seats
@@ -76,9 +92,19 @@ export async function startBookingService(launch: ServiceLaunch): Promise<Target
   throw lastError;
 }
 
+// Admission far above the offered load; and every hold-confirm slot may keep a hold, more than the default 20 live holds per principal.
+const LIMITS_OFF = [
+  "--max-in-flight", "1000000",
+  "--max-queued", "1000000",
+  "--max-event-loop-lag-ms", "0",
+  "--max-holds-per-principal", "1000000",
+];
+
 async function launchService(launch: ServiceLaunch, port: number, metricsPort: number): Promise<TargetProcess> {
+  const probe = launch.allocProbeFile === undefined ? undefined : allocProbeLaunch(launch.allocProbeFile);
   const args = [
     ...launch.nodeArgs,
+    ...(probe?.nodeArgs ?? []),
     cliEntry,
     "serve",
     "--listen", `127.0.0.1:${port}`,
@@ -87,9 +113,7 @@ async function launchService(launch: ServiceLaunch, port: number, metricsPort: n
     "--shows", `${launch.showId}:${launch.showSeats}`,
     "--certs-dir", launch.certsDir,
     "--log-level", launch.logLevel,
-    "--max-in-flight", "1000000",
-    "--max-queued", "1000000",
-    "--max-event-loop-lag-ms", "0",
+    ...((launch.limits ?? "off") === "off" ? LIMITS_OFF : []),
     "--max-concurrent-streams", String(launch.maxConcurrentStreams),
     "--shutdown-grace-ms", "5000",
     ...launch.extraArgs,
@@ -97,7 +121,7 @@ async function launchService(launch: ServiceLaunch, port: number, metricsPort: n
   const log = openSync(launch.logPath, "a");
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, args, { stdio: ["ignore", log, "pipe"] });
+    child = spawn(process.execPath, args, { stdio: ["ignore", log, "pipe"], env: { ...process.env, ...probe?.env } });
   } finally {
     closeSync(log);
   }
@@ -126,9 +150,11 @@ async function launchService(launch: ServiceLaunch, port: number, metricsPort: n
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const pid = child.pid ?? 0;
+  const meter = launch.allocProbeFile === undefined ? undefined : new AllocMeter(pid, launch.allocProbeFile);
   return {
     pid,
     address: `127.0.0.1:${port}`,
+    allocatedBytes: async () => meter?.allocatedBytes(),
     async loopMaxSinceLast() {
       const text = await scrape();
       const seconds = text === undefined ? undefined : metricSum(parsePrometheusText(text), "nodejs_eventloop_lag_max_seconds");
@@ -156,10 +182,16 @@ async function launchService(launch: ServiceLaunch, port: number, metricsPort: n
 }
 
 /** Forks the baseline server and waits until it listens. */
-export async function startBaseline(config: BaselineServerConfig, nodeArgs: readonly string[]): Promise<TargetProcess> {
+export async function startBaseline(
+  config: BaselineServerConfig,
+  nodeArgs: readonly string[],
+  allocProbeFile?: string,
+): Promise<TargetProcess> {
+  const probe = allocProbeFile === undefined ? undefined : allocProbeLaunch(allocProbeFile);
   const child = fork(baselineEntry, [JSON.stringify(config)], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: [...nodeArgs],
+    execArgv: [...nodeArgs, ...(probe?.nodeArgs ?? [])],
+    env: { ...process.env, ...probe?.env },
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
@@ -169,9 +201,11 @@ export async function startBaseline(config: BaselineServerConfig, nodeArgs: read
     void exited.then(() => reject(new Error(`the baseline server exited (${child.exitCode ?? child.signalCode}) before listening`)));
   });
   const pid = child.pid ?? 0;
+  const meter = allocProbeFile === undefined ? undefined : new AllocMeter(pid, allocProbeFile);
   return {
     pid,
     address: `127.0.0.1:${port}`,
+    allocatedBytes: async () => meter?.allocatedBytes(),
     loopMaxSinceLast: () =>
       new Promise<number | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), 5000);

@@ -17,13 +17,14 @@ let dir: string;
 let report: BenchReport;
 let stdout: string;
 
-// One short run for the whole file: every scenario on the baseline and the memory store.
+// One short run for the whole file: every scenario on the baseline and the memory store, and small watchers and burst sections.
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "bench-smoke-"));
   const out = join(dir, "results.json");
   ({ stdout } = await run(
     process.execPath,
-    [BENCH_ENTRY, "--stores", "memory", "--warmup", "0.2", "--duration", "1", "--concurrency", "16", "--connections", "2", "--show-seats", "20000", "--out", out],
+    [BENCH_ENTRY, "--stores", "memory", "--warmup", "0.2", "--duration", "1", "--concurrency", "16", "--connections", "2", "--show-seats", "20000", "--out", out,
+     "--watchers", "5", "--watch-seconds", "1", "--watch-rate", "50", "--burst-rounds", "1", "--burst-calls", "200", "--burst-connections", "10"],
     { maxBuffer: 16 * 1024 * 1024 },
   ));
   report = JSON.parse(await readFile(out, "utf8")) as BenchReport;
@@ -51,15 +52,17 @@ describe("npm run bench", () => {
       expect(result.latencyMs.p99).toBeLessThanOrEqual(result.latencyMs.p999);
       expect(typeof result.server.peakRssMb).toBe("number");
       expect(typeof result.server.loopMaxMs).toBe("number");
+      expect(result.server.allocBytesPerCall).toBeGreaterThan(0);
       if (result.target === "baseline") expect(result.ratioToBaseline).toBeNull();
       else expect(result.ratioToBaseline).toBeGreaterThan(0);
+      if (result.target !== "baseline") expect(result.allocRatioToBaseline).toBeGreaterThan(0);
     }
     expect(report.machine.cores).toBeGreaterThan(0);
     expect(report.goals.map((goal) => goal.goal)).toHaveLength(4);
   });
 
   it("books seats in the booking scenarios and leaves the show empty after cleaning up", () => {
-    for (const scenario of ["book-1", "book-4", "hot-seat"]) {
+    for (const scenario of ["book-1", "book-4", "hot-seat", "hold-confirm"]) {
       const memory = resultOf(scenario, "memory");
       expect(memory.seatsBookedPerSecond).toBeGreaterThan(0);
       expect(memory.consistency).toEqual({ bookedAfter: 0, cleanupFailures: 0 });
@@ -67,6 +70,41 @@ describe("npm run bench", () => {
     const fourSeats = resultOf("book-4", "memory");
     const booked = (fourSeats.codes["BookSeats"]?.["OK"] ?? 0) * 4;
     expect(fourSeats.seatsBookedPerSecond * report.settings.durationS).toBe(booked);
+  });
+
+  it("holds, confirms and cancels in hold-confirm, on the service and the baseline, every call OK", () => {
+    for (const target of ["baseline", "memory"]) {
+      const result = resultOf("hold-confirm", target);
+      const ok = (method: string): number => result.codes[method]?.["OK"] ?? 0;
+      expect(ok("HoldSeats")).toBeGreaterThan(0);
+      expect(ok("ConfirmHold")).toBeGreaterThan(0);
+      expect(ok("CancelSeats")).toBeGreaterThan(0);
+      // Each slot goes hold, confirm, cancel: the counts in the window differ by at most one round per slot.
+      expect(Math.abs(ok("HoldSeats") - ok("CancelSeats"))).toBeLessThanOrEqual(16);
+      expect(result.errorsByCode).toEqual({});
+      expect(result.calls).toBe(ok("HoldSeats") + ok("ConfirmHold") + ok("CancelSeats"));
+    }
+  });
+
+  it("runs the watchers section: every change delivered to every watcher, with the delays", () => {
+    expect(report.watchers).toHaveLength(1);
+    const [watchers] = report.watchers;
+    expect(watchers?.store).toBe("memory");
+    expect(watchers?.watchers).toBe(5);
+    expect(watchers?.deliveries.missed).toBe(0);
+    expect(watchers?.deliveries.received).toBe(5 * (watchers?.changesCommitted ?? Number.NaN));
+    expect(watchers?.delayMs.p50).toBeLessThanOrEqual(watchers?.delayMs.p99 ?? Number.NaN);
+    expect(stdout).toMatch(/^memory\s+5\s+1\s/m);
+  });
+
+  it("runs the burst section against the default limits: one seat booked once, every call answered", () => {
+    expect(report.burst).toHaveLength(1);
+    const [burst] = report.burst;
+    expect(burst?.rounds).toHaveLength(1);
+    const codes = burst?.rounds[0]?.codes ?? {};
+    expect(Object.values(codes).reduce((sum, count) => sum + count, 0)).toBe(200);
+    expect(codes["OK"]).toBe(1);
+    expect(stdout).toMatch(/^burst: 200 BookSeats/m);
   });
 
   it("refuses most hot-seat bookings with ALREADY_EXISTS and answers nothing any scenario does not expect", () => {
@@ -84,8 +122,8 @@ describe("npm run bench", () => {
     const [results, diagnostics] = stdout
       .split("\n\n")
       .filter((block) => /^scenario\s+target\s/m.test(block))
-      .map((block) => block.split("\n").filter((line) => /^(book-1|book-4|hot-seat|show-available)\s+(baseline|memory)\s/.test(line)));
-    expect(results).toHaveLength(8);
-    expect(diagnostics).toHaveLength(8);
+      .map((block) => block.split("\n").filter((line) => /^(book-1|book-4|hot-seat|hold-confirm|show-available)\s+(baseline|memory)\s/.test(line)));
+    expect(results).toHaveLength(10);
+    expect(diagnostics).toHaveLength(10);
   });
 });

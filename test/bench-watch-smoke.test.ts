@@ -70,6 +70,6 @@ describe("bench/watch-fanout.ts", () => {
     const [result] = report.results;
     expect(result?.delayMs.p50).toBeLessThanOrEqual(result?.delayMs.p99 ?? Number.NaN);
     expect(result?.delayMs.p99).toBeLessThanOrEqual(result?.delayMs.max ?? Number.NaN);
-    expect(stdout).toMatch(/^\s+5\s+1\s+100\s+500\s+500\s+0\s+0\s/m);
+    expect(stdout).toMatch(/^memory\s+5\s+1\s+100\s+500\s+500\s+0\s+0\s/m);
   });
 });
