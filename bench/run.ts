@@ -13,6 +13,7 @@ import { writeFile } from "node:fs/promises";
 import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions } from "./bench-options.js";
 import { runBench } from "./bench-runner.js";
 import { burstMarkdown, burstTable } from "./burst-summary.js";
+import { callCostMarkdown, callCostTable } from "./cost-per-call.js";
 import { FANOUT_NOTES, fanoutMarkdown, fanoutTable } from "./fanout-run.js";
 import { diagnosticsTable, goalLines, markdownTable, textTable } from "./report.js";
 
@@ -76,6 +77,9 @@ try {
       "where the time went (CPU in % of one core; 'other' = work outside the benchmark on this machine):",
       diagnosticsTable(report.results),
       "",
+      "cost per call (CPU: the server's, plus PostgreSQL's own for postgres, as a ratio to the baseline server's; V8 heap bytes allocated):",
+      callCostTable(report.results),
+      "",
       ...(report.watchers.length === 0
         ? []
         : [
@@ -107,6 +111,8 @@ try {
   if (options.markdownPath !== undefined) {
     const sections = [
       markdownTable(report.results),
+      "Cost per call (CPU: the server's, plus PostgreSQL's own for postgres, as a ratio to the baseline server's; V8 heap bytes allocated):",
+      callCostMarkdown(report.results),
       ...(report.watchers.length === 0 ? [] : ["Watchers (commit-to-delivery delay):", fanoutMarkdown(report.watchers)]),
       ...(report.burst.length === 0 ? [] : ["Burst (one volley against the default limits):", burstMarkdown(report.burst)]),
       ...(report.otherLoadWarning === null ? [] : [`**${report.otherLoadWarning}**`]),
