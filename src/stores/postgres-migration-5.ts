@@ -69,8 +69,11 @@ export const MIGRATION_5: PostgresMigration = {
         IF now_state <> 'open' AND counted.id = ANY (open_shows) THEN
           RAISE EXCEPTION 'show % closed after this batch sold in it', counted.id USING ERRCODE = 'serialization_failure';
         END IF;
-        SELECT min(o.version) INTO fresh_from FROM show_changes o
-          WHERE o.show_id = counted.id AND o.at >= t_now - keep_ms * interval '1 millisecond';
+        -- The oldest version young enough to keep: walk the key from the
+        -- oldest row and stop at the first (version 4's min() read them all).
+        SELECT o.version INTO fresh_from FROM show_changes o
+          WHERE o.show_id = counted.id AND o.at >= t_now - keep_ms * interval '1 millisecond'
+          ORDER BY o.version LIMIT 1;
         DELETE FROM show_changes o WHERE o.show_id = counted.id
           AND o.version < greatest(latest - keep_versions + 1, coalesce(fresh_from, latest));
         names := names || counted.id;
