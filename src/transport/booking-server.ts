@@ -105,6 +105,9 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     // not police clients' pings; the option states the intent for servers
     // that read it.
     "grpc.keepalive_permit_without_calls": 1,
+    // No channelz service is registered, so its per-call bookkeeping (call
+    // counters, a tracker object with closures per call) would be read by nobody.
+    "grpc.enable_channelz": 0,
   });
   const maxEventLoopLagMs = options.maxEventLoopLagMs ?? 0;
   const eventLoopLag = maxEventLoopLagMs > 0 ? new EventLoopLag() : undefined;
