@@ -61,10 +61,13 @@ export interface CallEnd {
  * The service's logger, and a child of it without redaction for the plain
  * per-call line. That line's keys are the fixed ones below and its values
  * are strings and numbers, which no redaction path (a key, or a key inside
- * an object) can name, so both loggers write it byte for byte alike; the
- * redacting one would run its wildcard paths over every value of every
- * call, the largest allocation of a booking. A line with an error or extra
- * fields goes through the redacting logger.
+ * an object) can name, so both loggers write the same line (byte for byte,
+ * except that pino escapes a lone UTF-16 surrogate only when redacting, and
+ * a principal decoded from a certificate cannot hold one); the redacting one
+ * would run its wildcard paths over every value of every call, the largest
+ * allocation of a booking. A line with an error or extra fields goes through
+ * the redacting logger. The child keeps the level the logger had when the
+ * recorder was built (nothing changes it at run time).
  */
 interface CallLoggers {
   readonly redacting: Logger;
