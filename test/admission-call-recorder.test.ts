@@ -7,6 +7,9 @@ import { correlationIdOf } from "../src/transport/correlation-id.js";
 import { richStatus } from "../src/transport/error-status.js";
 import { serveFailure } from "../src/transport/serve-failure.js";
 
+/** The paths src/logger.ts redacts. */
+const SERVICE_REDACT_PATHS = ["key", "*.key", "privateKey", "*.privateKey", "password", "*.password", "connectionString", "*.connectionString"];
+
 function recorder() {
   const lines: Record<string, unknown>[] = [];
   const events: string[] = [];
@@ -70,6 +73,32 @@ describe("CallRecorder", () => {
     calls.begin("BookSeats", "t").finished(status.INTERNAL, { principal: "alice", error: new Error("disk on fire") });
     expect(lines[0]).toMatchObject({ msg: "rpc failed unexpectedly", level: 50, code: "INTERNAL" });
     expect(JSON.stringify(lines[0]?.["err"])).toContain("disk on fire");
+  });
+
+  it("writes the per-call line exactly as the service's redacting logger would", () => {
+    const plain: string[] = [];
+    const redacting: string[] = [];
+    const options = { level: "info", base: { service: "seat-booking" }, timestamp: false, redact: { paths: SERVICE_REDACT_PATHS, censor: "[redacted]" } };
+    const calls = new CallRecorder(pino(options, { write: (line: string) => void plain.push(line) }), undefined);
+    const direct = pino(options, { write: (line: string) => void redacting.push(line) });
+    const principals = ["alice", 'q"uote\\back', "spiffe://seat-booking.dev/ünï", undefined];
+    for (const principal of principals) {
+      calls.begin("BookSeats", "trace-1").finished(status.ALREADY_EXISTS, { principal, refusedBy: "queue" });
+      const line = JSON.parse(plain.at(-1) ?? "{}") as Record<string, unknown>;
+      const { level: _level, service: _service, msg, ...fields } = line;
+      direct.info(fields, String(msg));
+      expect(plain.at(-1)).toBe(redacting.at(-1));
+    }
+  });
+
+  it("still redacts secrets in an unexpected error's line", () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "info", redact: { paths: SERVICE_REDACT_PATHS, censor: "[redacted]" } }, { write: (line: string) => void lines.push(line) });
+    const error = Object.assign(new Error("pool failed"), { connectionString: "postgres://u:hunter2@db/x", key: "-----BEGIN PRIVATE KEY-----" });
+    new CallRecorder(logger, undefined).begin("BookSeats", "t").finished(status.INTERNAL, { principal: "alice", error });
+    expect(lines[0]).not.toContain("hunter2");
+    expect(lines[0]).not.toContain("BEGIN PRIVATE KEY");
+    expect(lines[0]).toContain("[redacted]");
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createRequire } from "node:module";
 import { openSqliteDatabase, sqliteBinding } from "../src/stores/sqlite-binding.js";
 import { afterAll, describe, expect, it } from "vitest";
+import { CHANGE_LOG_DELETE_CHUNK } from "../src/stores/sqlite-batch-shows.js";
 import { SqliteStore } from "../src/stores/sqlite-store.js";
 
 const dir = await mkdtemp(join(tmpdir(), "booking-sqlite-store-"));
@@ -45,6 +46,44 @@ describe("SqliteStore", () => {
       clock += 2 * 60_000;
       await store.applyBatch([command(3, "a-3")]);
       expect(count()).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("answers for the retained change log only, deleting older rows a chunk at a time", async () => {
+    const path = join(dir, "log-chunks.sqlite");
+    let clock = 1_000_000;
+    const store = SqliteStore.open({ path, now: () => clock, changeLog: { maxVersions: 3, maxAgeMs: 60_000 } });
+    const rows = () => {
+      const db = openSqliteDatabase(path, { readonly: true });
+      try {
+        return db.prepare("SELECT count(*) FROM show_changes").pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+    try {
+      await store.ensureShows([{ id: "main", totalSeats: 1_000 }]);
+      const book = (seat: number) => ({ kind: "book", showId: "main", seats: [seat], principal: "alice", isAdmin: false, requestId: "" }) as const;
+      let version = 0;
+      let mostRows = 0;
+      for (let seat = 1; seat <= 2 * CHANGE_LOG_DELETE_CHUNK + 10; seat++) {
+        await store.applyBatch([book(seat)]);
+        version++;
+        // The log answers for exactly the newest three versions, whatever rows are still stored.
+        if (version >= 3) expect(await store.changesSince("main", version - 3, 10)).toMatchObject({ kind: "changes", changes: [{ version: version - 2 }, {}, {}] });
+        if (version > 3) expect(await store.changesSince("main", version - 4, 10)).toEqual({ kind: "too-old", oldestVersion: version - 2 });
+        mostRows = Math.max(mostRows, rows());
+      }
+      expect(mostRows).toBeLessThanOrEqual(CHANGE_LOG_DELETE_CHUNK + 3);
+      expect(rows()).toBeLessThan(CHANGE_LOG_DELETE_CHUNK);
+      // By age: a quiet hour later, the next commit's log starts at itself.
+      clock += 61_000;
+      await store.applyBatch([book(999)]);
+      version++;
+      expect(await store.changesSince("main", version - 2, 10)).toEqual({ kind: "too-old", oldestVersion: version });
+      expect(await store.changesSince("main", version - 1, 10)).toMatchObject({ kind: "changes", changes: [{ version }] });
     } finally {
       await store.close();
     }

@@ -253,6 +253,34 @@ describe("SQLite migrations", () => {
     }
   });
 
+  it("upgrade a version-4 database so that each show's log starts at its oldest stored change", async () => {
+    const path = join(dir, "v4.sqlite");
+    const old = openSqliteDatabase(path);
+    expect(migrateSqlite(old, SQLITE_MIGRATIONS.slice(0, 4))).toBe(4);
+    const at = 1_000_000;
+    // "main" was trimmed to versions 5-7; "quiet" changed once and lost it by age; "new" never changed.
+    old.exec(`
+      INSERT INTO shows (show_id, total_seats, display_name, state, created_at, version) VALUES
+        ('main', 10, '', 'open', ${at}, 7), ('quiet', 10, '', 'open', ${at}, 1), ('new', 10, '', 'open', ${at}, 0);
+      INSERT INTO booked_seats VALUES ('main', 5, '${alice}', '', ${at}), ('main', 6, '${alice}', '', ${at}), ('main', 7, '${alice}', '', ${at});
+      INSERT INTO show_changes (show_id, version, kind, seats, total_seats, at) VALUES
+        ('main', 5, 'booked', '[5]', NULL, ${at}), ('main', 6, 'booked', '[6]', NULL, ${at}), ('main', 7, 'booked', '[7]', NULL, ${at});
+    `);
+    old.close();
+    const store = SqliteStore.open({ path, now: () => at + 1_000 });
+    try {
+      expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, { version: 6 }, { version: 7 }] });
+      expect(await store.changesSince("main", 3, 10)).toEqual({ kind: "too-old", oldestVersion: 5 });
+      expect(await store.changesSince("quiet", 0, 10)).toEqual({ kind: "too-old", oldestVersion: 2 });
+      expect(await store.changesSince("quiet", 1, 10)).toEqual({ kind: "changes", changes: [] });
+      expect(await store.changesSince("new", 0, 10)).toEqual({ kind: "changes", changes: [] });
+      await store.applyBatch([{ kind: "book", showId: "main", seats: [8], principal: alice, isAdmin: false, requestId: "" }]);
+      expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, {}, {}, { version: 8 }] });
+    } finally {
+      await store.close();
+    }
+  });
+
   it("leave an up-to-date database as it is when opened again", async () => {
     const path = join(dir, "twice.sqlite");
     await SqliteStore.open(path).close();

@@ -130,6 +130,20 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       DELETE FROM held_seats WHERE hold_id IN (SELECT hold_id FROM holds WHERE state <> 'active');
     `,
   },
+  {
+    version: 5,
+    name: "each show's change log starts at a stored version (log_start); older rows are deleted in chunks",
+    // The retention decides log_start at every commit, as it decided what to
+    // delete before; readers answer too-old below it. Rows below it are
+    // deleted in chunks (sqlite-batch-shows.ts), not one DELETE per commit.
+    // An existing show's log starts at its oldest row, or after its latest
+    // version when it has none.
+    sql: `
+      ALTER TABLE shows ADD COLUMN log_start INTEGER NOT NULL DEFAULT 1;
+      UPDATE shows SET log_start = coalesce(
+        (SELECT min(version) FROM show_changes AS c WHERE c.show_id = shows.show_id), version + 1);
+    `,
+  },
 ];
 
 /** The schema version this code reads and writes. */

@@ -142,9 +142,10 @@ export class SqliteStore implements SeatStore {
     });
     // readChangeLog's answers, by query.
     this.#readChanges = db.transaction((showId: string, afterVersion: number, limit: number): ChangeLogRead => {
-      const latest = sql.showRow.get(showId)?.[2];
-      if (latest === undefined) return { kind: "unknown-show" };
-      const oldestVersion = sql.oldestChange.get(showId) ?? latest + 1;
+      const show = sql.showRow.get(showId);
+      if (show === undefined) return { kind: "unknown-show" };
+      // Rows below log_start may still be stored (they are deleted in chunks): the log ends there.
+      const [, , latest, oldestVersion] = show;
       // A version the show never reached (a reset store): the client starts again.
       if (afterVersion > latest) return { kind: "too-old", oldestVersion };
       if (afterVersion === latest) return { kind: "changes", changes: [] };

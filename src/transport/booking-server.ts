@@ -9,6 +9,7 @@ import { standardAdmission } from "./admission/admission-pipeline.js";
 import { bookingServiceHandlers } from "./booking-service-handlers.js";
 import { CallRecorder, type RpcObserver } from "./call-recorder.js";
 import { EventLoopLag } from "./event-loop-lag.js";
+import { flatMessageSerializer } from "./flat-message-encoding.js";
 import { ListingCache, preEncodedSerializer } from "./listing-cache.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { defaultBurst, TRANSPORT_DEFAULTS } from "./transport-defaults.js";
@@ -105,6 +106,9 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     // not police clients' pings; the option states the intent for servers
     // that read it.
     "grpc.keepalive_permit_without_calls": 1,
+    // No channelz service is registered, so its per-call bookkeeping (call
+    // counters, a tracker object with closures per call) would be read by nobody.
+    "grpc.enable_channelz": 0,
   });
   const maxEventLoopLagMs = options.maxEventLoopLagMs ?? 0;
   const eventLoopLag = maxEventLoopLagMs > 0 ? new EventLoopLag() : undefined;
@@ -135,6 +139,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     responseSerializers: {
       showAvailable: preEncodedSerializer(encodeShowAvailable),
       watchAvailability: preEncodedSerializer(encodeWatchResponse),
+      ...hotPathSerializers(generic),
     },
   });
   grpcServer.addService(tolerantDeserializers(definition), bookingServiceHandlers(options.core, handlers, { listings, watches }));
@@ -199,6 +204,17 @@ function tolerantDeserializers(definition: ServiceDefinition): ServiceDefinition
     };
   }
   return tolerant;
+}
+
+/** The hand encoders of the booking hot path's answers (flat-message-encoding.ts), where their schemas allow. */
+function hotPathSerializers(generic: ServiceDefinition): Record<string, (value: unknown) => Buffer> {
+  const serializers: Record<string, (value: unknown) => Buffer> = {};
+  for (const name of ["bookSeats", "cancelSeats"] as const) {
+    const fallback = generic[name]?.responseSerialize;
+    const fast = fallback === undefined ? undefined : flatMessageSerializer(BookingService.method[name].output, fallback);
+    if (fast !== undefined) serializers[name] = fast;
+  }
+  return serializers;
 }
 
 /** Token buckets for a rate, or none when the rate is omitted or 0. */

@@ -1,4 +1,5 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import {
   CloseShowResponseSchema,
@@ -34,9 +35,7 @@ import {
   BookSeatsResponseSchema,
   CancelSeatsResponseSchema,
   type BookSeatsRequest,
-  type BookSeatsResponse,
   type CancelSeatsRequest,
-  type CancelSeatsResponse,
   type ShowAvailableRequest,
 } from "../../gen/booking/v1/booking_pb.js";
 import type { BookingCore } from "../core/booking-core.js";
@@ -44,6 +43,9 @@ import type { ListingCache } from "./listing-cache.js";
 import type { UnaryHandlers } from "./unary-handler.js";
 import type { WatchStreams } from "./watch-handler.js";
 import { durationMs, holdMessage, showMessage } from "./wire-translation.js";
+
+/** A response as an init shape whose seat list may be the core's own (read-only) array. */
+type AnswerOf<Schema extends GenMessage<Message>> = Readonly<Omit<MessageInitShape<Schema>, "seats">> & { readonly seats: readonly number[] };
 
 /** The core's view of a call: who, and until when. */
 function callContext(context: { readonly principal: string; readonly deadline: number | undefined }) {
@@ -66,19 +68,17 @@ export interface ServiceParts {
  */
 export function bookingServiceHandlers(core: BookingCore, handlers: UnaryHandlers, parts: ServiceParts): UntypedServiceImplementation {
   return {
-    bookSeats: handlers.handler<BookSeatsRequest, BookSeatsResponse>("BookSeats", "write", async (request, context) => {
+    // The hot path answers with init shapes, not messages: the response
+    // serializer (flat-message-encoding.ts, or protobuf-es's, which calls
+    // create itself) encodes them, and the seats are not copied.
+    bookSeats: handlers.handler<BookSeatsRequest, AnswerOf<typeof BookSeatsResponseSchema>>("BookSeats", "write", async (request, context) => {
       const change = await core.book(
         { showId: request.showId, seats: request.seats, requestId: request.requestId },
         { principal: context.principal, deadline: context.deadline },
       );
-      return create(BookSeatsResponseSchema, {
-        showId: change.showId,
-        seats: [...change.seats],
-        owner: change.owner,
-        replayed: change.replayed,
-      });
+      return { showId: change.showId, seats: change.seats, owner: change.owner, replayed: change.replayed };
     }),
-    cancelSeats: handlers.handler<CancelSeatsRequest, CancelSeatsResponse>(
+    cancelSeats: handlers.handler<CancelSeatsRequest, AnswerOf<typeof CancelSeatsResponseSchema>>(
       "CancelSeats",
       "write",
       async (request, context) => {
@@ -86,11 +86,7 @@ export function bookingServiceHandlers(core: BookingCore, handlers: UnaryHandler
           { showId: request.showId, seats: request.seats, requestId: request.requestId },
           { principal: context.principal, deadline: context.deadline },
         );
-        return create(CancelSeatsResponseSchema, {
-          showId: change.showId,
-          seats: [...change.seats],
-          replayed: change.replayed,
-        });
+        return { showId: change.showId, seats: change.seats, replayed: change.replayed };
       },
     ),
     // The answer is the encoded ShowAvailableResponse (see ListingCache).

@@ -56,15 +56,15 @@ export class UnaryHandlers {
       }
       const { principal } = admission.call;
       record.serving();
-      const release = releaseWhenSent(call, () => admission.release());
+      const answered = releaseWhenSent(call, admission.release);
       serve(call.request, { principal, deadline: deadlineOf(call), correlationId }).then(
         (response) => {
-          release.answered();
+          answered();
           record.finished(status.OK, { principal });
           callback(null, response);
         },
         (error: unknown) => {
-          release.answered();
+          answered();
           const failure = serveFailure(error);
           record.finished(failure.status.code, { principal, refusedBy: failure.refusedBy, error: failure.unexpected });
           callback(failure.status);
@@ -83,18 +83,16 @@ export class UnaryHandlers {
  * instead of being refused at once. grpc-js does not expose the stream, so
  * this reads an internal path (as the identity step does) and falls back to
  * freeing the slot at the answer when the path is missing.
+ *
+ * Returns what to call once the handler has answered. `release` must ignore
+ * repeats (the admission's does): a stream emits "close" once, and `on`
+ * spares the wrapper `once` builds per call.
  */
-function releaseWhenSent(call: ServerUnaryCall<unknown, unknown>, release: () => void): { answered(): void } {
-  let released = false;
-  const once = (): void => {
-    if (released) return;
-    released = true;
-    release();
-  };
-  const stream = (call as unknown as { call?: { stream?: { once?: unknown; closed?: unknown } } }).call?.stream;
-  if (stream === undefined || typeof stream.once !== "function" || stream.closed === true) {
-    return { answered: once };
-  }
-  (stream as { once(event: "close", listener: () => void): unknown }).once("close", once);
-  return { answered: () => undefined };
+function releaseWhenSent(call: ServerUnaryCall<unknown, unknown>, release: () => void): () => void {
+  const stream = (call as unknown as { call?: { stream?: { on?: unknown; closed?: unknown } } }).call?.stream;
+  if (stream === undefined || typeof stream.on !== "function" || stream.closed === true) return release;
+  (stream as { on(event: "close", listener: () => void): unknown }).on("close", release);
+  return nothingToDo;
 }
+
+function nothingToDo(): void {}

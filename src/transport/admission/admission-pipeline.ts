@@ -37,10 +37,13 @@ export type Admission =
 export class AdmissionPipeline {
   readonly #identity: IdentityStep;
   readonly #steps: readonly AdmissionStep[];
+  /** The steps that hold something for an admitted call, last first: the order they give it back. */
+  readonly #holders: readonly AdmissionStep[];
 
   constructor(identity: IdentityStep, steps: readonly AdmissionStep[]) {
     this.#identity = identity;
     this.#steps = steps;
+    this.#holders = steps.filter((step) => step.release !== undefined).reverse();
   }
 
   /** The step names, in the order they run. */
@@ -52,22 +55,42 @@ export class AdmissionPipeline {
   admit(peer: PeerCall, facts: { readonly method: string; readonly kind: MethodKind; readonly request: unknown }): Admission {
     const identity = this.#identity.identify(peer);
     if (typeof identity !== "string") return { admitted: false, principal: undefined, refusal: identity };
-    const call: AdmissionCall = { ...facts, principal: identity };
-    const holding: AdmissionStep[] = [];
-    const releaseHeld = (): void => {
-      for (const step of holding.reverse()) step.release?.(call);
-      holding.length = 0;
-    };
-    for (const step of this.#steps) {
-      const refusal = step.admit(call);
+    const call: AdmissionCall = { method: facts.method, kind: facts.kind, principal: identity, request: facts.request };
+    const steps = this.#steps;
+    for (let index = 0; index < steps.length; index++) {
+      const refusal = (steps[index] as AdmissionStep).admit(call);
       if (refusal !== undefined) {
-        releaseHeld();
+        // The steps before this one that hold something give it back, last first.
+        for (let held = index - 1; held >= 0; held--) (steps[held] as AdmissionStep).release?.(call);
         return { admitted: false, principal: identity, refusal };
       }
-      if (step.release !== undefined) holding.push(step);
     }
-    return { admitted: true, call, release: releaseHeld };
+    return new AdmittedCall(this.#holders, call);
   }
+}
+
+/**
+ * An admitted call: every step passed it, so every step with a `release`
+ * holds something for it. One object per call, with no closures or lists
+ * of its own (this runs for every call).
+ */
+class AdmittedCall {
+  readonly admitted = true;
+  readonly call: AdmissionCall;
+  readonly #holders: readonly AdmissionStep[];
+  #released = false;
+
+  constructor(holders: readonly AdmissionStep[], call: AdmissionCall) {
+    this.#holders = holders;
+    this.call = call;
+  }
+
+  /** Gives back what the steps hold; repeats are ignored. Bound, so it can be passed as a listener. */
+  readonly release = (): void => {
+    if (this.#released) return;
+    this.#released = true;
+    for (const step of this.#holders) step.release?.(this.call);
+  };
 }
 
 /** What the standard admission steps are built from. */
