@@ -1,7 +1,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CommandOutcome, StoreCommand } from "../src/core/seat-store.js";
+import { MemoryStore } from "../src/stores/memory-store.js";
 import { PostgresStore } from "../src/stores/postgres-store.js";
+import { seededRandom } from "./support/booking-ledger.js";
 import { startPostgres } from "./support/postgres-cluster.js";
 
 const postgres = await startPostgres();
@@ -103,6 +105,38 @@ describe.skipIf(postgres === undefined)("PostgreSQL seat batches in one statemen
     expect(retried.map(answer)).toEqual([extended, confirmed, released].map(answer));
     expect((await store.bookings("main")).find((booking) => booking.seat === 15)?.owner).toBe(ALICE);
     expect((await store.getHold("h16"))?.state).toBe("released");
+  });
+
+  it("decides book and cancel batches as the memory store does, on the set path (distinct seats) and the loop (shared seats) alike", async () => {
+    const url = await postgres!.createDatabase();
+    const pgStore = await PostgresStore.open({ connectionString: url });
+    const memory = new MemoryStore();
+    const shows = [{ id: "main", totalSeats: 30 }, { id: "small", totalSeats: 5 }];
+    await pgStore.ensureShows(shows);
+    await memory.ensureShows(shows);
+    const random = seededRandom(11);
+    const pick = (n: number) => Math.floor(random() * n);
+    try {
+      for (let round = 0; round < 40; round++) {
+        const distinct = round % 2 === 0;
+        const used = new Set<string>();
+        const batch: StoreCommand[] = [];
+        for (let k = 0; k < 1 + pick(12); k++) {
+          const showId = pick(5) === 0 ? (pick(4) === 0 ? "nowhere" : "small") : "main";
+          const seats = [...new Set(Array.from({ length: 1 + pick(3) }, () => 1 + pick(showId === "main" ? 32 : 7)))];
+          if (distinct && seats.some((seat) => used.has(`${showId}:${seat}`))) continue;
+          for (const seat of seats) used.add(`${showId}:${seat}`);
+          const principal = pick(2) === 0 ? ALICE : BOB;
+          batch.push({ kind: pick(2) === 0 ? "book" : "cancel", showId, seats, principal, isAdmin: pick(6) === 0, requestId: `p-${round}-${k}` });
+        }
+        const [fromPostgres, fromMemory] = await Promise.all([pgStore.applyBatch(batch), memory.applyBatch(batch)]);
+        expect(fromPostgres, `round ${round}`).toEqual(fromMemory);
+      }
+      for (const show of shows) expect(await pgStore.bookings(show.id)).toEqual(await memory.bookings(show.id));
+    } finally {
+      await pgStore.close();
+      await memory.close();
+    }
   });
 
   it("tells listeners of a commit whose NOTIFY was never sent, at the next catch-up read", async () => {

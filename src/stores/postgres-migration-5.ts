@@ -40,6 +40,114 @@ export const MIGRATION_5: PostgresMigration = {
   version: 5,
   name: "a batch of seat commands in one statement",
   sql: `
+    -- Book and cancel commands that share no seat, on seats no hold marks:
+    -- apply_seat_commands' verdicts, reached with a handful of statements
+    -- for the whole batch instead of several per command. Such commands
+    -- cannot affect each other, so deciding them together decides each as
+    -- the loop would in order. Same arguments (hold ones unused) and rows as
+    -- apply_seat_commands. The caller checks that no seat repeats and that
+    -- no seat carried a hold mark before the seats were locked; a mark found
+    -- once they are locked (a hold committed in between) fails the
+    -- transaction with serialization_failure, and the batch runs again.
+    CREATE FUNCTION apply_book_cancel_set(
+      kinds text[], show_ids text[], seat_counts integer[], flat_seats integer[], seat_shows text[],
+      principals text[], request_ids text[], admins boolean[]
+    ) RETURNS TABLE (
+      changed integer, show_total integer, show_state text, found_seats integer[],
+      booked_seats integer[], booked_owners text[],
+      held_seats integer[], held_by text[], held_until_ms bigint[],
+      live_holds integer,
+      ended_holds text[], ended_counts integer[], ended_seats integer[]
+    )
+    LANGUAGE plpgsql VOLATILE
+    SET enable_seqscan = off
+    AS $fn$
+    DECLARE
+      n integer := cardinality(kinds);
+      t_now timestamptz := from_epoch_ms(epoch_ms(now()));
+      seat_cmds integer[] := '{}';
+      marked integer;
+      found record;
+      allowed boolean[] := array_fill(false, ARRAY[n]);
+      b_shows text[] := '{}'; b_seats integer[] := '{}'; b_owners text[] := '{}'; b_ids text[] := '{}';
+      x_shows text[] := '{}'; x_seats integer[] := '{}';
+      expected integer := 0;
+      done integer := 0;
+      cnt integer;
+    BEGIN
+      FOR i IN 1 .. n LOOP
+        seat_cmds := seat_cmds || array_fill(i, ARRAY[seat_counts[i]]);
+      END LOOP;
+      SELECT count(*) FILTER (WHERE l.hold_id IS NOT NULL) INTO marked FROM (
+        SELECT s.hold_id FROM seats s JOIN unnest(seat_shows, flat_seats) AS w (w_show, w_seat)
+          ON s.show_id = w.w_show AND s.seat = w.w_seat
+        ORDER BY s.show_id COLLATE "C", s.seat FOR UPDATE OF s
+      ) AS l;
+      IF marked > 0 THEN
+        RAISE EXCEPTION 'a seat of the batch was held after the batch looked' USING ERRCODE = 'serialization_failure';
+      END IF;
+      FOR found IN
+        SELECT w.i, sh.total_seats AS total, sh.state AS state,
+               coalesce(array_agg(s.seat ORDER BY s.seat) FILTER (WHERE s.seat IS NOT NULL), '{}') AS f_seats,
+               coalesce(array_agg(s.seat ORDER BY s.seat) FILTER (WHERE s.owner IS NOT NULL), '{}') AS b_seats,
+               coalesce(array_agg(s.owner ORDER BY s.seat) FILTER (WHERE s.owner IS NOT NULL), '{}') AS b_owners
+        FROM unnest(seat_cmds, seat_shows, flat_seats) AS w (i, w_show, w_seat)
+        LEFT JOIN seats s ON s.show_id = w.w_show AND s.seat = w.w_seat
+        LEFT JOIN shows sh ON sh.show_id = w.w_show
+        GROUP BY w.i, sh.total_seats, sh.state
+        ORDER BY w.i
+      LOOP
+        show_total := found.total;
+        show_state := found.state;
+        found_seats := found.f_seats;
+        booked_seats := found.b_seats;
+        booked_owners := found.b_owners;
+        IF show_total IS NOT NULL AND cardinality(found_seats) = seat_counts[found.i] THEN
+          IF kinds[found.i] = 'cancel' THEN
+            allowed[found.i] := cardinality(booked_seats) = seat_counts[found.i]
+              AND (admins[found.i] OR booked_owners <@ ARRAY[principals[found.i]]);
+          ELSE
+            allowed[found.i] := show_state = 'open' AND cardinality(booked_seats) = 0;
+          END IF;
+        END IF;
+        IF allowed[found.i] THEN
+          expected := expected + seat_counts[found.i];
+          IF kinds[found.i] = 'cancel' THEN
+            x_shows := x_shows || array_fill(show_ids[found.i], ARRAY[seat_counts[found.i]]);
+            x_seats := x_seats || found_seats;
+          ELSE
+            b_shows := b_shows || array_fill(show_ids[found.i], ARRAY[seat_counts[found.i]]);
+            b_seats := b_seats || found_seats;
+            b_owners := b_owners || array_fill(principals[found.i], ARRAY[seat_counts[found.i]]);
+            b_ids := b_ids || array_fill(request_ids[found.i], ARRAY[seat_counts[found.i]]);
+          END IF;
+        END IF;
+        changed := CASE WHEN allowed[found.i] THEN seat_counts[found.i] ELSE 0 END;
+        held_seats := '{}'; held_by := '{}'; held_until_ms := '{}';
+        live_holds := NULL;
+        ended_holds := '{}'; ended_counts := '{}'; ended_seats := '{}';
+        RETURN NEXT;
+      END LOOP;
+      IF cardinality(b_seats) > 0 THEN
+        UPDATE seats s SET owner = b.p, request_id = b.r, booked_at = t_now
+          FROM unnest(b_shows, b_seats, b_owners, b_ids) AS b (b_show, b_seat, p, r)
+          WHERE s.show_id = b.b_show AND s.seat = b.b_seat AND s.owner IS NULL AND s.hold_id IS NULL;
+        GET DIAGNOSTICS cnt = ROW_COUNT;
+        done := done + cnt;
+      END IF;
+      IF cardinality(x_seats) > 0 THEN
+        UPDATE seats s SET owner = NULL, request_id = NULL, booked_at = NULL
+          FROM unnest(x_shows, x_seats) AS x (x_show, x_seat)
+          WHERE s.show_id = x.x_show AND s.seat = x.x_seat AND s.owner IS NOT NULL;
+        GET DIAGNOSTICS cnt = ROW_COUNT;
+        done := done + cnt;
+      END IF;
+      IF done <> expected THEN
+        RAISE EXCEPTION 'the set path changed % seats where it decided %', done, expected;
+      END IF;
+    END
+    $fn$;
+
     -- The version step, as record_show_changes (version 4) does it, minus
     -- the NOTIFY: the caller announces the versions after its commit.
     CREATE FUNCTION number_show_changes(
@@ -190,7 +298,15 @@ export const MIGRATION_5: PostgresMigration = {
         r_max := r_max || max_holds[i];
       END LOOP;
 
-      IF cardinality(r_kinds) > 0 THEN
+      -- Book and cancel commands on distinct seats that no hold marks (the
+      -- common case) take the set path; anything else, the loop.
+      IF cardinality(r_kinds) > 0 AND NOT ('hold' = ANY (r_kinds))
+         AND (SELECT count(DISTINCT (t.w_show, t.w_seat)) FROM unnest(r_seat_shows, r_flat) AS t (w_show, w_seat)) = cardinality(r_flat)
+         AND NOT EXISTS (SELECT 1 FROM unnest(r_seat_shows, r_flat) AS t (w_show, w_seat)
+                         JOIN seats s ON s.show_id = t.w_show AND s.seat = t.w_seat WHERE s.hold_id IS NOT NULL) THEN
+        OPEN ran FOR SELECT * FROM apply_book_cancel_set(r_kinds, r_shows, r_counts, r_flat, r_seat_shows,
+          r_principals, r_ids, r_admins);
+      ELSIF cardinality(r_kinds) > 0 THEN
         OPEN ran FOR SELECT * FROM apply_seat_commands(r_kinds, r_shows, r_counts, r_flat, r_seat_shows,
           r_principals, r_ids, r_admins, r_holds, r_ttls, r_max, NULL);
       END IF;
