@@ -36,6 +36,8 @@ export function readChangeLog(
 export function trimChangeLog(log: ShowChange[], retention: ChangeLogRetention, now: number): number {
   let drop = Math.max(0, log.length - retention.maxVersions);
   while (drop < log.length && (log[drop]?.at ?? now) < now - retention.maxAgeMs) drop++;
-  if (drop > 0) log.splice(0, drop);
+  // shift(), not splice(0, drop): V8 moves a long array's start in place on
+  // shift, where splice copies the whole retained log at every batch.
+  for (let index = 0; index < drop; index++) log.shift();
   return drop;
 }

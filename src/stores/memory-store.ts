@@ -23,6 +23,7 @@ import type {
 } from "../core/seat-store.js";
 import type { ChangeLogRead, ChangeLogRetention, ShowChange, UnnumberedChange } from "../core/show-changes.js";
 import { decideCreate, decideResize } from "../core/show-rules.js";
+import { MemoryRequestRecords } from "./memory-request-records.js";
 
 interface MemorySeat {
   booking: SeatBooking | undefined;
@@ -40,12 +41,6 @@ interface MemoryShow {
   version: number;
   /** The retained tail of the change log, ascending by version. */
   readonly changes: ShowChange[];
-}
-
-interface RequestRecord {
-  readonly fingerprint: string;
-  readonly outcome: string;
-  readonly at: number;
 }
 
 /** Options of {@link MemoryStore}. */
@@ -69,7 +64,7 @@ export class MemoryStore implements SeatStore {
   readonly kind = "memory";
   readonly #shows = new Map<string, MemoryShow>();
   readonly #holds = new Map<string, StoredHold>();
-  readonly #requests = new Map<string, RequestRecord>();
+  readonly #requests = new MemoryRequestRecords();
   readonly #listeners = new Set<(showId: string, version: number) => void>();
   /** The shows the current batch changed, and their latest versions. */
   readonly #touched = new Map<string, number>();
@@ -201,7 +196,7 @@ export class MemoryStore implements SeatStore {
       }
     }
     const outcome = this.#decideAndApply(command, now);
-    if (key !== undefined) this.#requests.set(key, { fingerprint, outcome: encodeOutcome(outcome), at: now });
+    if (key !== undefined) this.#requests.remember(key, now, fingerprint, encodeOutcome(outcome));
     return outcome;
   }
 
@@ -359,12 +354,7 @@ export class MemoryStore implements SeatStore {
   }
 
   #forgetExpiredRequests(): void {
-    const oldest = this.#now() - this.#retentionMs;
-    // Map iteration follows insertion order, which is time order here.
-    for (const [key, record] of this.#requests) {
-      if (record.at >= oldest) break;
-      this.#requests.delete(key);
-    }
+    this.#requests.forgetBefore(this.#now() - this.#retentionMs);
   }
 
   #assertOpen(): void {
