@@ -270,7 +270,7 @@ export class BookingCore {
   /** Holds every seat for the caller, or none, for a limited time. */
   async hold(request: HoldRequest, context: CallContext): Promise<HoldChange> {
     const showId = this.#showIdOf(request.showId);
-    const seats = await this.#validSeats(showId, request.seats);
+    const seats = this.#validSeatsKnown(showId, request.seats) ?? (await this.#validSeats(showId, request.seats));
     validateRequestId(request.requestId, showId);
     const ttlMs = validateTtl(request.ttlMs, this.#defaultHoldTtlMs, this.#maxHoldTtlMs, showId);
     const subject = { showId, requestId: request.requestId, maxHoldsPerPrincipal: this.#maxHoldsPerPrincipal };
@@ -488,7 +488,7 @@ export class BookingCore {
 
   async #seatChange(kind: "book" | "cancel", request: SeatChangeRequest, context: CallContext): Promise<SeatChange> {
     const showId = this.#showIdOf(request.showId);
-    const seats = await this.#validSeats(showId, request.seats);
+    const seats = this.#validSeatsKnown(showId, request.seats) ?? (await this.#validSeats(showId, request.seats));
     validateRequestId(request.requestId, showId);
     const applied = await this.#apply(
       { kind, showId, seats, ...this.#who(context, request.requestId) },
@@ -504,6 +504,19 @@ export class BookingCore {
    * another instance), so the answer names every bad seat at once; the store
    * checks the count again when it decides.
    */
+  /**
+   * The check of {@link #validSeats} without a store read, when the show's
+   * seat count is known and covers every seat: the common case, answered
+   * without the await (a promise and a turn of the microtask queue per call).
+   * Undefined when the store must be asked.
+   */
+  #validSeatsKnown(showId: string, seats: readonly number[]): number[] | undefined {
+    const total = this.#knownTotals.get(showId);
+    if (total === undefined) return undefined;
+    for (const seat of seats) if (seat > total) return undefined;
+    return validateSeats({ id: showId, totalSeats: total }, seats, this.maxSeatsPerRequest);
+  }
+
   async #validSeats(showId: string, seats: readonly number[]): Promise<number[]> {
     let total = this.#knownTotals.get(showId);
     if (total === undefined || seats.some((seat) => seat > (total ?? 0))) {

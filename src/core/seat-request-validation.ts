@@ -27,6 +27,9 @@ export function validateSeats(
       },
     );
   }
+  const only = seats.length === 1 ? seats[0] : undefined;
+  // One seat, in range: the common request, decided without building the sets below.
+  if (only !== undefined && Number.isInteger(only) && only >= 1 && only <= show.totalSeats) return [only];
   const outOfRange = new Set<number>();
   const seen = new Set<number>();
   const repeated = new Set<number>();
