@@ -10,6 +10,9 @@ export function benchNotes(options: BenchOptions, cores: number): string[] {
       ? `Each store and scenario ran ${options.repeat} rounds, the targets taking turns; the table shows the median round by calls/s, with the largest peak RSS and event-loop delay of all rounds.`
       : "Each store and scenario ran once (--repeat N runs N rounds and reports the median).",
     "Every store and scenario gets a fresh `booking serve` process and a fresh, empty store, so peak RSS (VmHWM) and the event-loop maximum are per scenario. The server is started with --max-in-flight 1000000 --max-queued 1000000 --max-event-loop-lag-ms 0 --max-holds-per-principal 1000000 so admission control and the holds limit do not shape the load.",
+    options.nodeArgs.length === 0
+      ? "Node options: none beyond the defaults, for the service and the baseline."
+      : `Node options, for the service and the baseline alike: ${options.nodeArgs.join(" ")}.`,
     `Server log level: ${options.serverLogLevel} (${options.serverLogLevel === "info" ? "one JSON line per call, written to a file, as in production" : "no per-call log line"}).`,
     "Server event-loop delay: prom-client's nodejs_eventloop_lag_max_seconds (10 ms resolution), which resets on every scrape; the server is scraped when ready, at the end of the warm-up and after the run, so the table shows the measured window and the results file also the warm-up. (A scrape reads the show for the booking_seats gauge: about 1 ms per 100,000 seats.) The baseline measures its own with perf_hooks.monitorEventLoopDelay.",
     "The baseline is a no-op grpc-js server with the same mutual TLS, service definition (protobuf decoding and encoding) and answer sizes; it answers every call OK, hot-seat calls included.",

@@ -33,6 +33,8 @@ export interface BenchOptions {
   readonly serverLogLevel: string;
   /** Extra `booking serve` arguments, passed as given. */
   readonly serverArgs: readonly string[];
+  /** Node options for the service and the baseline alike (V8 flags to try, --trace-gc, ...). */
+  readonly nodeArgs: readonly string[];
   /** Directory for server CPU profiles (node --cpu-prof); undefined = no profiling. */
   readonly cpuProfileDir: string | undefined;
   /** Skip the baseline (ratios are then missing). */
@@ -94,6 +96,8 @@ used more than ${OTHER_LOAD_LIMIT_PERCENT}% of a core are marked "!" and named i
   --no-request-ids        send changes without a request_id
   --server-log-level L    the server's --log-level (default info, as in production)
   --server-arg ARG        extra \`booking serve\` argument (repeatable)
+  --node-arg ARG          a node option for the service and the baseline alike
+                          (repeatable), e.g. --node-arg=--max-semi-space-size=64
   --cpu-prof DIR          write server CPU profiles (node --cpu-prof) to DIR
   --section-stores LIST   stores the watchers and burst sections run on
                           (default: those of --stores; quick: the first of them)
@@ -127,6 +131,7 @@ const flags = {
   "no-request-ids": { type: "boolean" },
   "server-log-level": { type: "string" },
   "server-arg": { type: "string", multiple: true },
+  "node-arg": { type: "string", multiple: true },
   "cpu-prof": { type: "string" },
   "no-baseline": { type: "boolean" },
   "section-stores": { type: "string" },
@@ -204,6 +209,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | "help
     requestIds: values["no-request-ids"] !== true,
     serverLogLevel: values["server-log-level"] ?? "info",
     serverArgs: values["server-arg"] ?? [],
+    nodeArgs: values["node-arg"] ?? [],
     cpuProfileDir: values["cpu-prof"],
     baseline: values["no-baseline"] !== true,
     outPath: values.out ?? "bench-results.json",

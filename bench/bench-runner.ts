@@ -95,11 +95,11 @@ export async function runBench(options: BenchOptions, command: string, io: Bench
         postgres = started;
       }
     }
-    let nodeArgs: string[] = [];
+    const nodeArgs: string[] = [...options.nodeArgs];
     if (options.cpuProfileDir !== undefined) {
       const dir = resolve(options.cpuProfileDir);
       await mkdir(dir, { recursive: true });
-      nodeArgs = ["--cpu-prof", "--cpu-prof-dir", dir];
+      nodeArgs.push("--cpu-prof", "--cpu-prof-dir", dir);
     }
     pool = GeneratorPool.start(options.generators);
     const context: Context = {

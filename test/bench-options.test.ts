@@ -37,4 +37,9 @@ describe("bench/bench-options.ts", () => {
     expect(() => parse("--watchers", "100,many")).toThrow(/--watchers/);
     expect(() => parse("--section-stores", "redis")).toThrow(/unknown store "redis"/);
   });
+
+  it("passes --node-arg options, in order, to the service and the baseline alike, and none by default", () => {
+    expect(parse().nodeArgs).toEqual([]);
+    expect(parse("--node-arg=--max-semi-space-size=64", "--node-arg", "--trace-gc").nodeArgs).toEqual(["--max-semi-space-size=64", "--trace-gc"]);
+  });
 });
