@@ -29,8 +29,8 @@ export const POSTGRES_CHANGE_LOG_DELETE_CHUNK = 256;
  * already (each delete and its log_start commit together), so the DELETE
  * walks no older dead entries either.
  *
- * number_show_changes keeps its signature, so run_seat_batch and
- * run_hold_batch (version 5), which call it, need no change.
+ * number_show_changes keeps its signature, so its callers (run_hold_batch
+ * of version 5, run_seat_batch, recordShowChanges) call it unchanged.
  * record_show_changes (version 4 code's version step) becomes
  * number_show_changes plus its NOTIFY, so that it keeps log_start too.
  *
