@@ -139,6 +139,69 @@ describe.skipIf(postgres === undefined)("PostgreSQL seat batches in one statemen
     }
   });
 
+  it("decides batches with holds as the memory store does, hold limits included, on the set path (distinct seats) and the loop alike", async () => {
+    const url = await postgres!.createDatabase();
+    const pgStore = await PostgresStore.open({ connectionString: url });
+    const memory = new MemoryStore();
+    const shows = [{ id: "main", totalSeats: 200 }, { id: "small", totalSeats: 5 }];
+    await pgStore.ensureShows(shows);
+    await memory.ensureShows(shows);
+    const random = seededRandom(23);
+    const pick = (n: number) => Math.floor(random() * n);
+    // The two stores' clocks differ by a little: compare everything but the instants.
+    const timeless = (value: unknown): unknown =>
+      value === undefined ? undefined : JSON.parse(JSON.stringify(value, (key, field: unknown) => (["expiresAt", "createdAt", "retryDelayMs"].includes(key) ? undefined : field)));
+    const holdIds: string[] = [];
+    let setPathHolds = 0;
+    let overLimit = 0;
+    try {
+      for (let round = 0; round < 40; round++) {
+        const distinct = round % 4 !== 3;
+        const used = new Set<string>();
+        const batch: StoreCommand[] = [];
+        for (let k = 0; k < 1 + pick(12); k++) {
+          const showId = pick(6) === 0 ? (pick(4) === 0 ? "nowhere" : "small") : "main";
+          const seats = [...new Set(Array.from({ length: 1 + pick(3) }, () => 1 + pick(showId === "main" ? 202 : 7)))];
+          if (distinct && seats.some((seat) => used.has(`${showId}:${seat}`))) continue;
+          for (const seat of seats) used.add(`${showId}:${seat}`);
+          const principal = pick(2) === 0 ? ALICE : BOB;
+          const base = { showId, seats, principal, isAdmin: pick(6) === 0, requestId: `h-${round}-${k}` };
+          const kind = pick(4);
+          if (kind < 2) {
+            const holdId = `hold-${round}-${k}`;
+            holdIds.push(holdId);
+            batch.push({ kind: "hold", ...base, holdId, ttlMs: 60_000, maxHoldsPerPrincipal: 3 + pick(4) });
+          } else {
+            batch.push({ kind: kind === 2 ? "book" : "cancel", ...base });
+          }
+        }
+        // Now and then free some holds, so that the limits are reached and left again.
+        if (round % 5 === 4) {
+          for (const holdId of holdIds.slice(-8)) {
+            const release = { kind: "release", holdId, principal: ALICE, isAdmin: true, requestId: "" } as const;
+            expect(timeless(await pgStore.applyBatch([release]))).toEqual(timeless(await memory.applyBatch([release])));
+          }
+        }
+        const [fromPostgres, fromMemory] = await Promise.all([pgStore.applyBatch(batch), memory.applyBatch(batch)]);
+        expect(timeless(fromPostgres), `round ${round}`).toEqual(timeless(fromMemory));
+        const holdOutcomes = fromPostgres.filter((_, index) => batch[index]?.kind === "hold");
+        if (distinct) setPathHolds += holdOutcomes.filter((outcome) => outcome.ok).length;
+        overLimit += holdOutcomes.filter((outcome) => !outcome.ok && outcome.reason === "TOO_MANY_HOLDS").length;
+      }
+      for (const show of shows) {
+        expect(await pgStore.bookings(show.id)).toEqual(await memory.bookings(show.id));
+        expect(timeless(await pgStore.snapshot(show.id))).toEqual(timeless(await memory.snapshot(show.id)));
+      }
+      for (const holdId of holdIds) expect(timeless(await pgStore.getHold(holdId)), holdId).toEqual(timeless(await memory.getHold(holdId)));
+      // Holds were granted in batches that could take the set path, and the limit refused some.
+      expect(setPathHolds).toBeGreaterThan(10);
+      expect(overLimit).toBeGreaterThan(0);
+    } finally {
+      await pgStore.close();
+      await memory.close();
+    }
+  });
+
   it("tells listeners of a commit whose NOTIFY was never sent, at the next catch-up read", async () => {
     const url = await postgres!.createDatabase();
     const listening = await PostgresStore.open({ connectionString: url, commitCatchUpMs: 100 });

@@ -489,6 +489,45 @@ pgSuite("PostgreSQL migrations", () => {
     });
   });
 
+  it("upgrade a version-5 database so that each show's log starts at its oldest stored change", async () => {
+    const url = await postgres!.createDatabase();
+    await withPool(url, async (pool) => {
+      expect(await migratePostgres(pool, POSTGRES_MIGRATIONS.slice(0, 5))).toBe(5);
+      // "main" was trimmed to versions 5-7; "quiet" changed once and lost it by age; "new" never changed.
+      await pool.query(`
+        INSERT INTO shows (show_id, total_seats, display_name, version) VALUES ('main', 10, '', 7), ('quiet', 10, '', 1), ('new', 10, '', 0);
+        INSERT INTO seats (show_id, seat) SELECT s, g FROM unnest(ARRAY['main', 'quiet', 'new']) AS s, generate_series(1, 10) AS g;
+        UPDATE seats SET owner = '${alice}', request_id = 'a-' || seat, booked_at = now() WHERE show_id = 'main' AND seat IN (5, 6, 7);
+        INSERT INTO show_changes (show_id, version, kind, seats, total_seats, at) VALUES
+          ('main', 5, 'booked', '{5}', NULL, now()), ('main', 6, 'booked', '{6}', NULL, now()), ('main', 7, 'booked', '{7}', NULL, now());
+      `);
+    });
+    const store = await PostgresStore.open(url);
+    try {
+      expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, { version: 6 }, { version: 7 }] });
+      expect(await store.changesSince("main", 3, 10)).toEqual({ kind: "too-old", oldestVersion: 5 });
+      expect(await store.changesSince("quiet", 0, 10)).toEqual({ kind: "too-old", oldestVersion: 2 });
+      expect(await store.changesSince("quiet", 1, 10)).toEqual({ kind: "changes", changes: [] });
+      expect(await store.changesSince("new", 0, 10)).toEqual({ kind: "changes", changes: [] });
+      await store.applyBatch([{ kind: "book", showId: "main", seats: [8], principal: alice, isAdmin: false, requestId: "" }]);
+      await store.applyBatch([{ kind: "book", showId: "new", seats: [1], principal: alice, isAdmin: false, requestId: "" }]);
+      expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, {}, {}, { version: 8 }] });
+      expect(await store.changesSince("main", 3, 10)).toEqual({ kind: "too-old", oldestVersion: 5 });
+      expect(await store.changesSince("new", 0, 10)).toMatchObject({ kind: "changes", changes: [{ version: 1, kind: "booked", seats: [1] }] });
+    } finally {
+      await store.close();
+    }
+    await withPool(url, async (pool) => {
+      expect(await versions(pool)).toEqual(POSTGRES_MIGRATIONS.map((migration) => migration.version));
+      const starts = await pool.query<{ show_id: string; log_start: string }>("SELECT show_id, log_start FROM shows ORDER BY show_id");
+      expect(starts.rows.map((row) => [row.show_id, Number(row.log_start)])).toEqual([
+        ["main", 5],
+        ["new", 1],
+        ["quiet", 2],
+      ]);
+    });
+  });
+
   it("migrate once when several instances open the same empty database at once", async () => {
     const url = await postgres!.createDatabase();
     const stores = await Promise.all(Array.from({ length: 5 }, () => PostgresStore.open({ connectionString: url, poolSize: 2 })));

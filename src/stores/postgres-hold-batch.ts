@@ -1,14 +1,11 @@
 import type { Pool } from "pg";
-import { commandFingerprint, requestIdReused, requestKey } from "../core/idempotency.js";
-import type { CommandOutcome, ShowState } from "../core/seat-store.js";
+import type { ShowState } from "../core/seat-store.js";
+import { BatchKeys, latestVersionsOf, type LatestVersionsRow, type StoredRecordRow } from "./postgres-batch-keys.js";
 import { judgeHoldAction, type HoldAction, type HoldFindings } from "./postgres-hold-actions.js";
 import type { SeatBatchRun, SeatBatchSettings } from "./postgres-seat-batch.js";
-import { replayStoredOutcome } from "./postgres-stored-outcome.js";
 
-interface HoldBatchRow {
+interface HoldBatchRow extends StoredRecordRow, LatestVersionsRow {
   readonly now_ms: string;
-  readonly stored_fingerprint: string | null;
-  readonly stored_outcome: string | null;
   readonly changed: number | null;
   readonly h_found: boolean | null;
   readonly h_show_id: string | null;
@@ -19,8 +16,6 @@ interface HoldBatchRow {
   readonly h_state: HoldFindings["state"];
   readonly h_show_state: ShowState | null;
   readonly h_carried: number | null;
-  readonly changed_shows: string[] | null;
-  readonly latest_versions: string[] | null;
 }
 
 /**
@@ -31,22 +26,8 @@ interface HoldBatchRow {
  * it, a repeat of a key within the batch settled here.
  */
 export async function runHoldBatch(pool: Pool, commands: readonly HoldAction[], settings: SeatBatchSettings): Promise<SeatBatchRun> {
-  const sent: HoldAction[] = [];
-  const fingerprints: string[] = [];
-  const carrier: number[] = [];
-  const sentByKey = new Map<string, number>();
-  for (const command of commands) {
-    const key = command.requestId === "" ? undefined : requestKey(command.principal, command.requestId);
-    const earlier = key === undefined ? undefined : sentByKey.get(key);
-    if (earlier !== undefined) {
-      carrier.push(earlier);
-      continue;
-    }
-    if (key !== undefined) sentByKey.set(key, sent.length);
-    carrier.push(sent.length);
-    sent.push(command);
-    fingerprints.push(commandFingerprint(command));
-  }
+  const keys = new BatchKeys(commands);
+  const { sent, fingerprints } = keys;
   const result = await pool.query<HoldBatchRow>({
     name: "run-hold-batch-v5",
     text: `SELECT * FROM run_hold_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::bigint[], $7::bigint[],
@@ -67,32 +48,12 @@ export async function runHoldBatch(pool: Pool, commands: readonly HoldAction[], 
     ],
   });
   const rows = result.rows;
-  const sentOutcomes = sent.map((command, index) => {
-    const row = rows[index];
-    if (row === undefined) throw new Error("run_hold_batch returned fewer rows than commands");
-    if (row.stored_fingerprint !== null) {
-      return row.stored_fingerprint === fingerprints[index] ? replayStoredOutcome(command, row.stored_outcome ?? "") : requestIdReused(command);
-    }
+  const outcomes = keys.settle(rows, "run_hold_batch", (command, row) => {
     const judged = judgeHoldAction(command, findingsOf(row), Number(row.now_ms));
     if (judged.disagreement !== undefined) throw new Error(judged.disagreement);
     return judged.outcome;
   });
-  const trailer = rows[sent.length];
-  if (trailer === undefined) throw new Error("run_hold_batch returned no row of latest versions");
-  const versions = trailer.latest_versions ?? [];
-  const latest = (trailer.changed_shows ?? []).map((showId, index) => ({ showId, version: Number(versions[index]) }));
-  const outcomes = commands.map((command, index) => {
-    const first = carrier[index] as number;
-    const outcome = sentOutcomes[first] as CommandOutcome;
-    if (sent[first] === command) return outcome;
-    const row = rows[first] as HoldBatchRow;
-    const fingerprint = commandFingerprint(command);
-    if (row.stored_fingerprint !== null) {
-      return row.stored_fingerprint === fingerprint ? replayStoredOutcome(command, row.stored_outcome ?? "") : requestIdReused(command);
-    }
-    return fingerprints[first] === fingerprint ? { ...outcome, replayed: true } : requestIdReused(command);
-  });
-  return { outcomes, latest };
+  return { outcomes, latest: latestVersionsOf(rows[sent.length], "run_hold_batch") };
 }
 
 function findingsOf(row: HoldBatchRow): HoldFindings {

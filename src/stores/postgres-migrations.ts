@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from "pg";
 import { MIGRATION_4 } from "./postgres-migration-4.js";
 import { MIGRATION_5 } from "./postgres-migration-5.js";
+import { MIGRATION_6 } from "./postgres-migration-6.js";
 
 /** One step of the PostgreSQL schema: applied once, in order, never edited after release. */
 export interface PostgresMigration {
@@ -233,6 +234,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   },
   MIGRATION_4,
   MIGRATION_5,
+  MIGRATION_6,
 ];
 
 /** The schema version this code reads and writes. */

@@ -1,22 +1,17 @@
 import type { Pool } from "pg";
-import { commandFingerprint, requestIdReused, requestKey } from "../core/idempotency.js";
 import type { CommandOutcome, HoldCommand } from "../core/seat-store.js";
 import type { ChangeLogRetention } from "../core/show-changes.js";
+import { BatchKeys, latestVersionsOf, type LatestVersionsRow, type StoredRecordRow } from "./postgres-batch-keys.js";
 import { judgeSeatCommand, verdictDisagreement, type CommandRow, type SeatLevelCommand } from "./postgres-seat-commands.js";
 import type { LatestVersion } from "./postgres-show-versions.js";
-import { replayStoredOutcome } from "./postgres-stored-outcome.js";
 
 /**
  * What run_seat_batch reports for one command: a stored record, or what it
  * found and changed. The row after the last command's carries only
  * changed_shows and latest_versions.
  */
-interface SeatBatchRow extends CommandRow {
+interface SeatBatchRow extends CommandRow, StoredRecordRow, LatestVersionsRow {
   readonly now_ms: string;
-  readonly stored_fingerprint: string | null;
-  readonly stored_outcome: string | null;
-  readonly changed_shows: string[] | null;
-  readonly latest_versions: string[] | null;
 }
 
 /** A committed seat batch: an outcome per command, and the versions its changes reached. */
@@ -43,7 +38,7 @@ export interface SeatBatchSettings {
  * before the answer arrives.
  *
  * Each (principal, request id) is sent once; a later command of the batch
- * with the same key is settled here as before: a replay of the first
+ * with the same key is settled here (BatchKeys): a replay of the first
  * command's outcome when the fingerprints match, REQUEST_ID_REUSED when not.
  *
  * The verdicts come from the shared rules applied to what the function
@@ -62,54 +57,15 @@ export async function runSeatBatch(
   commands: readonly SeatLevelCommand[],
   settings: SeatBatchSettings,
 ): Promise<SeatBatchRun> {
-  const sent: SeatLevelCommand[] = [];
-  const fingerprints: string[] = [];
-  /** For each command: the index in `sent` of the command that carries its key. */
-  const carrier: number[] = [];
-  const sentByKey = new Map<string, number>();
-  for (const command of commands) {
-    const key = command.requestId === "" ? undefined : requestKey(command.principal, command.requestId);
-    const earlier = key === undefined ? undefined : sentByKey.get(key);
-    if (earlier !== undefined) {
-      carrier.push(earlier);
-      continue;
-    }
-    if (key !== undefined) sentByKey.set(key, sent.length);
-    carrier.push(sent.length);
-    sent.push(command);
-    fingerprints.push(commandFingerprint(command));
-  }
-  const rows = await querySeatBatch(pool, sent, fingerprints, settings);
-  const sentOutcomes = sent.map((command, index) => {
-    const row = rows[index];
-    if (row === undefined) throw new Error("run_seat_batch returned fewer rows than commands");
-    if (row.stored_fingerprint !== null) {
-      return row.stored_fingerprint === fingerprints[index]
-        ? replayStoredOutcome(command, row.stored_outcome ?? "")
-        : requestIdReused(command);
-    }
+  const keys = new BatchKeys(commands);
+  const rows = await querySeatBatch(pool, keys.sent, keys.fingerprints, settings);
+  const outcomes = keys.settle(rows, "run_seat_batch", (command, row) => {
     const outcome = judgeSeatCommand(command, row, Number(row.now_ms));
     const disagreement = verdictDisagreement(command, row, outcome);
     if (disagreement !== undefined) throw new Error(`${disagreement} (the batch has committed)`);
     return outcome;
   });
-  const trailer = rows[sent.length];
-  if (trailer === undefined) throw new Error("run_seat_batch returned no row of latest versions");
-  const versions = trailer.latest_versions ?? [];
-  const latest = (trailer.changed_shows ?? []).map((showId, index) => ({ showId, version: Number(versions[index]) }));
-  const outcomes = commands.map((command, index) => {
-    const first = carrier[index] as number;
-    const outcome = sentOutcomes[first] as CommandOutcome;
-    if (sent[first] === command) return outcome;
-    // A repeat of a key earlier in this batch: compare with the record, or with the command that ran.
-    const row = rows[first] as SeatBatchRow;
-    const fingerprint = commandFingerprint(command);
-    if (row.stored_fingerprint !== null) {
-      return row.stored_fingerprint === fingerprint ? replayStoredOutcome(command, row.stored_outcome ?? "") : requestIdReused(command);
-    }
-    return fingerprints[first] === fingerprint ? { ...outcome, replayed: true } : requestIdReused(command);
-  });
-  return { outcomes, latest };
+  return { outcomes, latest: latestVersionsOf(rows[keys.sent.length], "run_seat_batch") };
 }
 
 async function querySeatBatch(

@@ -93,7 +93,7 @@ export async function announceVersions(db: ClientBase | Pool, latest: readonly L
 
 interface ChangeRow {
   readonly latest: number;
-  readonly oldest: number | null;
+  readonly oldest: number;
   readonly version: number | null;
   readonly kind: ChangeKind | null;
   readonly seats: number[] | null;
@@ -104,13 +104,15 @@ interface ChangeRow {
 /**
  * A show's changes after `afterVersion`, as readChangeLog in core/change-log.ts
  * answers it: one statement (one MVCC snapshot) reads the show's version, the
- * oldest retained version and up to `limit` rows, all by the primary keys.
+ * oldest version its log answers for (log_start) and up to `limit` rows, all
+ * by the primary keys. Rows below log_start may still be stored (they are
+ * deleted in chunks, see postgres-migration-6.ts): the log ends there.
  */
 export async function readChangesSince(db: ClientBase | Pool, showId: string, afterVersion: number, limit: number): Promise<ChangeLogRead> {
   const result = await db.query<ChangeRow>({
     name: "changes-since",
     text: `SELECT sh.version::float8 AS latest,
-             (SELECT min(o.version) FROM show_changes o WHERE o.show_id = sh.show_id)::float8 AS oldest,
+             sh.log_start::float8 AS oldest,
              c.version::float8 AS version, c.kind, c.seats, c.total_seats, epoch_ms(c.at)::float8 AS at_ms
            FROM shows sh
            LEFT JOIN LATERAL (
@@ -122,7 +124,7 @@ export async function readChangesSince(db: ClientBase | Pool, showId: string, af
   });
   const first = result.rows[0];
   if (first === undefined) return { kind: "unknown-show" };
-  const oldestVersion = first.oldest ?? first.latest + 1;
+  const oldestVersion = first.oldest;
   // A version the show never reached (a client of a database since reset) matches nothing here.
   if (afterVersion > first.latest) return { kind: "too-old", oldestVersion };
   if (afterVersion === first.latest) return { kind: "changes", changes: [] };
