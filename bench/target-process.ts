@@ -1,6 +1,7 @@
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { SERVER_NODE_OPTIONS } from "../src/server-node-options.js";
 import { AllocMeter, allocProbeLaunch } from "./alloc-meter.js";
 import type { BaselineServerConfig, FromBaseline, ToBaseline } from "./baseline-protocol.js";
 import { freePort } from "./free-port.js";
@@ -103,6 +104,8 @@ const LIMITS_OFF = [
 async function launchService(launch: ServiceLaunch, port: number, metricsPort: number): Promise<TargetProcess> {
   const probe = launch.allocProbeFile === undefined ? undefined : allocProbeLaunch(launch.allocProbeFile);
   const args = [
+    // As `npm start` and the `booking` command run it.
+    ...SERVER_NODE_OPTIONS,
     ...launch.nodeArgs,
     ...(probe?.nodeArgs ?? []),
     cliEntry,
@@ -190,7 +193,8 @@ export async function startBaseline(
   const probe = allocProbeFile === undefined ? undefined : allocProbeLaunch(allocProbeFile);
   const child = fork(baselineEntry, [JSON.stringify(config)], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: [...nodeArgs, ...(probe?.nodeArgs ?? [])],
+    // The service's Node options, so that the comparison is of the code alone.
+    execArgv: [...SERVER_NODE_OPTIONS, ...nodeArgs, ...(probe?.nodeArgs ?? [])],
     env: { ...process.env, ...probe?.env },
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --min-semi-space-size=16
 /**
  * The `booking` command, the one entry point of both stacks: the client
  * commands (cli/, built on the SDK in client/) and `serve` and `certs` (the
