@@ -40,6 +40,7 @@ import {
   recordShowChanges,
   type LatestVersion,
 } from "./postgres-show-versions.js";
+import { VersionAnnouncer } from "./postgres-version-announcer.js";
 
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
@@ -123,6 +124,7 @@ export class PostgresStore implements SeatStore {
   readonly #now: () => number;
   readonly #changeLog: ChangeLogRetention;
   readonly #commits: CommitListener;
+  readonly #announcer: VersionAnnouncer;
   #nextPurgeAt = 0;
   #closed = false;
 
@@ -131,6 +133,7 @@ export class PostgresStore implements SeatStore {
     this.#now = options.now ?? Date.now;
     this.#changeLog = options.changeLog ?? DEFAULT_CHANGE_LOG_RETENTION;
     this.#commits = new CommitListener(options.connectionString, options.commitCatchUpMs);
+    this.#announcer = new VersionAnnouncer((latest) => announceVersions(this.#pool, latest));
     const poolSize = options.poolSize ?? POSTGRES_STORE_DEFAULTS.poolSize;
     this.batchesInFlight = Math.min(poolSize, options.batchesInFlight ?? POSTGRES_STORE_DEFAULTS.batchesInFlight);
     this.#pool = new pg.Pool({
@@ -220,15 +223,14 @@ export class PostgresStore implements SeatStore {
 
   /**
    * Tells this instance's listeners the committed versions at once, and every
-   * instance's through NOTIFY (announceVersions), without making the batch's
-   * callers wait for it: their changes are committed already.
+   * instance's through NOTIFY (announceVersions, coalesced by
+   * VersionAnnouncer), without making the batch's callers wait for it: their
+   * changes are committed already.
    */
   #announce(latest: readonly LatestVersion[]): void {
     if (latest.length === 0) return;
     for (const { showId, version } of latest) this.#commits.tell(showId, version);
-    // A failed NOTIFY loses a notification, not a change; the listener's
-    // reconnect (or the show's next change) catches up from the change log.
-    announceVersions(this.#pool, latest).catch(() => undefined);
+    this.#announcer.announce(latest);
   }
 
   /** Runs `work` again on serialization failures and deadlocks, a bounded number of times. */
@@ -322,6 +324,7 @@ export class PostgresStore implements SeatStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#announcer.settled();
     await this.#commits.close();
     await this.#pool.end();
   }
