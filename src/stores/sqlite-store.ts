@@ -46,7 +46,30 @@ export interface SqliteStoreOptions {
   readonly now?: () => number;
   /** How much of each show's change log is kept (default DEFAULT_CHANGE_LOG_RETENTION). */
   readonly changeLog?: ChangeLogRetention;
+  /**
+   * How many pages the WAL may hold before a commit checkpoints them into the
+   * database file (`PRAGMA wal_autocheckpoint`; default
+   * {@link DEFAULT_WAL_AUTOCHECKPOINT_PAGES}). A whole number >= 1: turning
+   * checkpoints off is not an option.
+   */
+  readonly walAutocheckpointPages?: number;
 }
+
+/**
+ * 10,000 pages (about 40 MB of WAL at 4 KiB pages) instead of SQLite's 1,000.
+ * A checkpoint copies each page the WAL holds into the database file once
+ * and fsyncs it, however many commits rewrote that page since the last one;
+ * it ran about every 25th group commit of 19 book-1 commands (40 frames
+ * each) and took 13% of the store's CPU (perf). Pages that most commits
+ * rewrite (the shows row, the tails of the change log and of the request-id
+ * age index, b-tree parents) are now copied a tenth as often, as are
+ * request-id leaves that take several records between checkpoints. Measured on the store alone, 19
+ * book-or-cancel commands per commit: 39-40 -> 32-33 µs per command
+ * (medians of 20 interleaved rounds). Nothing is skipped: every page still
+ * reaches the database file, in larger, rarer checkpoints (each one blocks
+ * the event loop longer), and the WAL file keeps its largest size on disk.
+ */
+export const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
 /** Old request ids are deleted at most this often: the purge is cheap, not free. */
 const PURGE_INTERVAL_MS = 60_000;
@@ -93,11 +116,17 @@ export class SqliteStore implements SeatStore {
     this.path = options.path;
     this.#retentionMs = options.requestIdRetentionMs ?? DEFAULT_REQUEST_ID_RETENTION_MS;
     this.#now = options.now ?? Date.now;
+    const checkpointPages = options.walAutocheckpointPages ?? DEFAULT_WAL_AUTOCHECKPOINT_PAGES;
+    if (!Number.isSafeInteger(checkpointPages) || checkpointPages < 1) {
+      throw new TypeError(`walAutocheckpointPages must be a whole number >= 1, got ${checkpointPages}`);
+    }
     const db = openSqliteDatabase(options.path);
     this.#db = db;
     try {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
+      // Per connection: each process that opens the file sets its own.
+      db.pragma(`wal_autocheckpoint = ${checkpointPages}`);
       db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
       db.pragma("foreign_keys = ON");
       migrateSqlite(db);
