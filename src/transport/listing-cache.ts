@@ -1,7 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ShowAvailableResponseSchema, type AvailabilityForm, type ShowAvailableResponse } from "../../gen/booking/v1/booking_pb.js";
 import type { BookingCore } from "../core/booking-core.js";
-import { ListingPacer } from "./listing-pacer.js";
 import { fastSerializer } from "./show-available-encoding.js";
 import { TRANSPORT_DEFAULTS } from "./transport-defaults.js";
 import { chosenForm, freeSeatForms } from "./watch-messages.js";
@@ -12,8 +11,6 @@ export interface ListingCacheOptions {
   readonly maxEntries?: number;
   /** The encoder; default the fast ShowAvailableResponse encoder. Tests count calls through it. */
   readonly encode?: (message: ShowAvailableResponse) => Buffer;
-  /** Spreads the answers over event-loop turns; default one of TRANSPORT_DEFAULTS.listingBytesPerTurn. */
-  readonly pacer?: ListingPacer;
 }
 
 interface Entry {
@@ -31,15 +28,12 @@ interface Entry {
  * the show's state when its request arrived: the check is made after it.
  *
  * The bytes are sent as they are: the server's ShowAvailable serializer
- * passes a Buffer through (see {@link preEncodedSerializer}). They are handed
- * out through a {@link ListingPacer}: a listing returns when its turn comes,
- * so many callers of one large listing are not all answered in one turn.
+ * passes a Buffer through (see {@link preEncodedSerializer}).
  */
 export class ListingCache {
   readonly #core: BookingCore;
   readonly #maxEntries: number;
   readonly #encode: (message: ShowAvailableResponse) => Buffer;
-  readonly #pacer: ListingPacer;
   readonly #entries = new Map<string, Entry>();
   #encodes = 0;
 
@@ -47,7 +41,6 @@ export class ListingCache {
     this.#core = core;
     this.#maxEntries = options.maxEntries ?? TRANSPORT_DEFAULTS.listingCacheEntries;
     this.#encode = options.encode ?? showAvailableEncoder();
-    this.#pacer = options.pacer ?? new ListingPacer({ bytesPerTurn: TRANSPORT_DEFAULTS.listingBytesPerTurn });
   }
 
   /** Listings encoded so far (a reuse encodes nothing). */
@@ -55,14 +48,8 @@ export class ListingCache {
     return this.#encodes;
   }
 
-  /** The encoded ShowAvailableResponse of a show ("" = the default) in a form, when the pacer lets it out. */
+  /** The encoded ShowAvailableResponse of a show ("" = the default) in a form. */
   async listing(showId: string, form: AvailabilityForm): Promise<Buffer> {
-    const bytes = await this.#current(showId, form);
-    await this.#pacer.turnFor(bytes.length);
-    return bytes;
-  }
-
-  async #current(showId: string, form: AvailabilityForm): Promise<Buffer> {
     const id = showId === "" ? this.#core.defaultShowId : showId;
     const chosen = chosenForm(form, "seats");
     const key = `${chosen}:${id}`;

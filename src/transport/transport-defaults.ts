@@ -39,11 +39,6 @@ export const TRANSPORT_DEFAULTS = {
   keepaliveTimeoutMs: 10_000,
   /** Encoded ShowAvailable answers kept, one per (show, form): the most recently used win. */
   listingCacheEntries: 64,
-  /**
-   * ShowAvailable answer bytes sent per event-loop turn (listing-pacer.ts):
-   * 256 KiB, so a 100,000-seat listing (283 kB) goes out alone in its turn.
-   */
-  listingBytesPerTurn: 256 * 1024,
 } as const;
 
 /** The burst of a rate limit given without one: the rate rounded up, at least 1. */
