@@ -5,7 +5,8 @@ const RETRY_AFTER_MS = 10;
 
 /**
  * Where the JSON log's lines go: a file descriptor (stdout), written
- * asynchronously in batches of at least `minBytes`, one write in flight.
+ * asynchronously in batches of at least `minBytes`, one write in flight,
+ * and no line waits longer than `maxDelayMs` for its write to start.
  *
  * pino's own destination (sonic-boom 4) appends each line to a growing
  * string and asks that string's UTF-8 length on every line, which flattens
@@ -22,6 +23,9 @@ const RETRY_AFTER_MS = 10;
 export class LogDestination {
   readonly #fd: number;
   readonly #minBytes: number;
+  readonly #maxDelayMs: number;
+  /** Set while lines wait for the batch to fill: it writes them anyway when it fires. */
+  #flushTimer: NodeJS.Timeout | undefined;
   #pending: string[] = [];
   /** UTF-16 length of the pending lines: the batching threshold only, never a byte count on the wire. */
   #pendingLength = 0;
@@ -31,9 +35,10 @@ export class LogDestination {
   #waiting: (() => void)[] = [];
   readonly #onExit = (): void => this.flushSync();
 
-  constructor(fd: number, minBytes: number) {
+  constructor(fd: number, minBytes: number, maxDelayMs: number) {
     this.#fd = fd;
     this.#minBytes = minBytes;
+    this.#maxDelayMs = maxDelayMs;
     process.on("exit", this.#onExit);
   }
 
@@ -43,7 +48,18 @@ export class LogDestination {
     this.#pending.push(line);
     this.#pendingLength += line.length;
     if (this.#writing === undefined && this.#pendingLength >= this.#minBytes) this.#writePending();
+    else this.#flushTimer ??= setTimeout(() => this.#flushLate(), this.#maxDelayMs).unref();
     return true;
+  }
+
+  #flushLate(): void {
+    this.#flushTimer = undefined;
+    if (this.#writing === undefined) {
+      if (this.#pending.length > 0) this.#writePending();
+    } else if (this.#pending.length > 0) {
+      // A write is still in flight: look again once more time has passed.
+      this.#flushTimer = setTimeout(() => this.#flushLate(), this.#maxDelayMs).unref();
+    }
   }
 
   /** Writes what is pending; `done` runs once everything queued so far is written (or dropped). */
@@ -73,6 +89,8 @@ export class LogDestination {
 
   /** Stops listening for the process's exit (tests that make many destinations). */
   close(): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     this.flushSync();
     process.off("exit", this.#onExit);
   }
@@ -85,6 +103,10 @@ export class LogDestination {
   }
 
   #writePending(): void {
+    if (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
     this.#writing = Buffer.from(this.#takePending(), "utf8");
     this.#writeInFlight();
   }
@@ -105,7 +127,10 @@ export class LogDestination {
       this.#writing = written < chunk.length ? chunk.subarray(written) : undefined;
       if (this.#writing !== undefined) this.#writeInFlight();
       else if (this.#pending.length > 0 && (this.#pendingLength >= this.#minBytes || this.#waiting.length > 0)) this.#writePending();
-      else this.#settleWaiting();
+      else {
+        if (this.#pending.length > 0) this.#flushTimer ??= setTimeout(() => this.#flushLate(), this.#maxDelayMs).unref();
+        this.#settleWaiting();
+      }
     });
   }
 

@@ -9,12 +9,15 @@ import { LogDestination } from "./log-destination.js";
  */
 const WRITE_BATCH_BYTES = 64 * 1024;
 
+/** The longest a line waits for a batch to fill: a quiet server's lines still show at once to someone watching. */
+const LINE_DELAY_MS = 50;
+
 /**
  * The service's JSON logger. Lines go to stdout through an asynchronous
  * buffer (a line per RPC must not cost a write syscall each, see
  * `LogDestination`); call
  * `logger.flush()` before exit and after lines others wait for;
- * a timer flushes twice a second otherwise.
+ * otherwise no line waits more than LINE_DELAY_MS.
  *
  * Keys, certificates and connection strings never reach the log: the paths
  * below are redacted wherever they appear.
@@ -30,10 +33,8 @@ export function createLogger(level: string, fd = 1): Logger {
         censor: "[redacted]",
       },
     },
-    new LogDestination(fd, WRITE_BATCH_BYTES),
+    new LogDestination(fd, WRITE_BATCH_BYTES, LINE_DELAY_MS),
   );
-  // A quiet server must not hold its last lines back for long.
-  setInterval(() => logger.flush(), 500).unref();
   return logger;
 }
 

@@ -40,6 +40,6 @@ describe("bench/bench-options.ts", () => {
 
   it("passes --node-arg options, in order, to the service and the baseline alike, and none by default", () => {
     expect(parse().nodeArgs).toEqual([]);
-    expect(parse("--node-arg=--max-semi-space-size=64", "--node-arg", "--trace-gc").nodeArgs).toEqual(["--max-semi-space-size=64", "--trace-gc"]);
+    expect(parse("--node-arg=--max-semi-space-size=64", "--node-arg=--trace-gc").nodeArgs).toEqual(["--max-semi-space-size=64", "--trace-gc"]);
   });
 });

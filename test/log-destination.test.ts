@@ -20,7 +20,7 @@ describe("LogDestination", () => {
   it("holds lines until minBytes are pending, then writes them in order, and flush(done) waits for the write", async () => {
     const file = join(dir, "order.log");
     const fd = openSync(file, "w");
-    const destination = new LogDestination(fd, 64);
+    const destination = new LogDestination(fd, 64, 60_000);
     destination.write("first line\n");
     destination.write("second line\n");
     await new Promise((settle) => setImmediate(settle));
@@ -35,7 +35,7 @@ describe("LogDestination", () => {
 
   it("writes the lines still pending when the process exits", () => {
     const file = join(dir, "exit.log");
-    const child = runChild(`const destination = new LogDestination(fd, 1 << 20);\ndestination.write("last words\\n");\nprocess.exit(3);`, file);
+    const child = runChild(`const destination = new LogDestination(fd, 1 << 20, 60_000);\ndestination.write("last words\\n");\nprocess.exit(3);`, file);
     expect(child.status).toBe(3);
     expect(readFileSync(file, "utf8")).toBe("last words\n");
   });
@@ -43,7 +43,7 @@ describe("LogDestination", () => {
   it("drops lines after a failed write and says so once on stderr", () => {
     const file = join(dir, "failed.log");
     const child = runChild(
-      `const destination = new LogDestination(987, 1);\nfor (let i = 0; i < 5; i++) destination.write("lost\\n");\ndestination.flush(() => { process.stdout.write("flushed"); });`,
+      `const destination = new LogDestination(987, 1, 60_000);\nfor (let i = 0; i < 5; i++) destination.write("lost\\n");\ndestination.flush(() => { process.stdout.write("flushed"); });`,
       file,
     );
     expect(child.status).toBe(0);
@@ -51,5 +51,18 @@ describe("LogDestination", () => {
     const reports = child.stderr.split("\n").filter((line) => line.includes("the log could not be written"));
     expect(reports).toHaveLength(1);
     expect(reports[0]).toContain("EBADF");
+  });
+
+  it("writes a line that no batch fills up once maxDelayMs has passed", async () => {
+    const file = join(dir, "late.log");
+    const fd = openSync(file, "w");
+    const destination = new LogDestination(fd, 1 << 20, 20);
+    destination.write("reloaded the server certificate\n");
+    expect(readFileSync(file, "utf8")).toBe("");
+    await expect.poll(() => readFileSync(file, "utf8"), { timeout: 2_000 }).toBe("reloaded the server certificate\n");
+    destination.write("second\n");
+    await expect.poll(() => readFileSync(file, "utf8"), { timeout: 2_000 }).toBe("reloaded the server certificate\nsecond\n");
+    destination.close();
+    closeSync(fd);
   });
 });
