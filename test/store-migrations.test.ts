@@ -8,6 +8,7 @@ import { migratePostgres, POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from ".
 import { PostgresStore } from "../src/stores/postgres-store.js";
 import { migrateSqlite, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "../src/stores/sqlite-migrations.js";
 import { SqliteStore } from "../src/stores/sqlite-store.js";
+import type { SeatStore } from "../src/core/seat-store.js";
 import { startPostgres } from "./support/postgres-cluster.js";
 
 const postgres = await startPostgres();
@@ -19,6 +20,21 @@ afterAll(async () => {
 });
 
 const alice = "spiffe://test/alice";
+
+/**
+ * What a store upgraded to a stored change-log start answers, for the
+ * database both upgrade tests write (show "main" at version 7 keeping 5-7,
+ * "quiet" at version 1 with no rows kept, "new" with no change), and after
+ * one more booking in "main".
+ */
+async function expectLogStartAnswers(store: SeatStore): Promise<void> {
+  expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, { version: 6 }, { version: 7 }] });
+  expect(await store.changesSince("main", 3, 10)).toEqual({ kind: "too-old", oldestVersion: 5 });
+  expect(await store.changesSince("quiet", 0, 10)).toEqual({ kind: "too-old", oldestVersion: 2 });
+  expect(await store.changesSince("quiet", 1, 10)).toEqual({ kind: "changes", changes: [] });
+  expect(await store.changesSince("new", 0, 10)).toEqual({ kind: "changes", changes: [] });
+  await store.applyBatch([{ kind: "book", showId: "main", seats: [8], principal: alice, isAdmin: false, requestId: "" }]);
+}
 const replayOfBooking = { kind: "book", showId: "main", seats: [4, 5], principal: alice, isAdmin: false, requestId: "a-1" } as const;
 
 describe("SQLite migrations", () => {
@@ -269,12 +285,7 @@ describe("SQLite migrations", () => {
     old.close();
     const store = SqliteStore.open({ path, now: () => at + 1_000 });
     try {
-      expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, { version: 6 }, { version: 7 }] });
-      expect(await store.changesSince("main", 3, 10)).toEqual({ kind: "too-old", oldestVersion: 5 });
-      expect(await store.changesSince("quiet", 0, 10)).toEqual({ kind: "too-old", oldestVersion: 2 });
-      expect(await store.changesSince("quiet", 1, 10)).toEqual({ kind: "changes", changes: [] });
-      expect(await store.changesSince("new", 0, 10)).toEqual({ kind: "changes", changes: [] });
-      await store.applyBatch([{ kind: "book", showId: "main", seats: [8], principal: alice, isAdmin: false, requestId: "" }]);
+      await expectLogStartAnswers(store);
       expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, {}, {}, { version: 8 }] });
     } finally {
       await store.close();
@@ -504,12 +515,7 @@ pgSuite("PostgreSQL migrations", () => {
     });
     const store = await PostgresStore.open(url);
     try {
-      expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, { version: 6 }, { version: 7 }] });
-      expect(await store.changesSince("main", 3, 10)).toEqual({ kind: "too-old", oldestVersion: 5 });
-      expect(await store.changesSince("quiet", 0, 10)).toEqual({ kind: "too-old", oldestVersion: 2 });
-      expect(await store.changesSince("quiet", 1, 10)).toEqual({ kind: "changes", changes: [] });
-      expect(await store.changesSince("new", 0, 10)).toEqual({ kind: "changes", changes: [] });
-      await store.applyBatch([{ kind: "book", showId: "main", seats: [8], principal: alice, isAdmin: false, requestId: "" }]);
+      await expectLogStartAnswers(store);
       await store.applyBatch([{ kind: "book", showId: "new", seats: [1], principal: alice, isAdmin: false, requestId: "" }]);
       expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, {}, {}, { version: 8 }] });
       expect(await store.changesSince("main", 3, 10)).toEqual({ kind: "too-old", oldestVersion: 5 });
