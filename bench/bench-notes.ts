@@ -17,7 +17,7 @@ export function benchNotes(options: BenchOptions, cores: number): string[] {
     "Server event-loop delay: prom-client's nodejs_eventloop_lag_max_seconds (10 ms resolution), which resets on every scrape; the server is scraped when ready, at the end of the warm-up and after the run, so the table shows the measured window and the results file also the warm-up. (A scrape reads the show for the booking_seats gauge: about 1 ms per 100,000 seats.) The baseline measures its own with perf_hooks.monitorEventLoopDelay.",
     "The baseline is a no-op grpc-js server with the same mutual TLS, service definition (protobuf decoding and encoding) and answer sizes; it answers every call OK, hot-seat calls included.",
     options.requestIds
-      ? "BookSeats and CancelSeats carry a fresh request_id (idempotency key), as the SDK sends; stores record each one."
+      ? "BookSeats and CancelSeats carry a fresh request_id (idempotency key), a time-ordered (version 7) UUID as the SDK makes them (client/request-ids.ts); stores record each one."
       : "BookSeats and CancelSeats carry no request_id (--no-request-ids).",
     "hold-confirm: each slot holds one seat of its own (HoldSeats), confirms the hold (ConfirmHold) and cancels the seat (CancelSeats); calls/s counts all three calls, seats/s the confirmed seats. The baseline answers HoldSeats and ConfirmHold with answers of the real sizes.",
     "alloc KB/call: bytes the server allocated on its V8 heap in the window per call, read by bench/alloc-probe.ts preloaded into the server (node --import; v8.GCProfiler: used heap now - at start + what each collection freed); Buffer contents outside the V8 heap are not counted. The JSON has the ratio to the baseline (allocRatioToBaseline).",

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newRequestId } from "../client/request-ids.js";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { status } from "@grpc/grpc-js";
 import { LatencyHistogram } from "./latency-histogram.js";
@@ -75,7 +75,8 @@ export class LoadRun {
     };
     const windowTimer = setTimeout(closeWindow, job.warmupMs + job.durationMs);
 
-    const requestId = (): string => (job.requestIds ? randomUUID() : "");
+    // As the SDK makes them: time-ordered (version 7) UUIDs.
+    const requestId = (): string => (job.requestIds ? newRequestId() : "");
     const request = (call: BenchCall): object => {
       switch (call.method) {
         case "showAvailable":

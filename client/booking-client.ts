@@ -38,6 +38,7 @@ import { BookingError } from "./booking-error.js";
 import { wireTtl, type ExtendHoldInit, type HoldSeatsInit } from "./hold-requests.js";
 import { callWithRetries, DEFAULT_RETRY_POLICY, type RetryEvent, type RetryPolicy } from "./call-retry.js";
 import { loadClientCredentials, type ClientTlsMaterial } from "./client-credentials.js";
+import { newRequestId } from "./request-ids.js";
 import { startWatch, type AvailabilityWatch, type WatchAvailabilityInit, type WatchOptions, type WatchStream } from "./watch-availability.js";
 import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import { CORRELATION_ID_HEADER, DEFAULT_ADDRESS, PRINTABLE_ID_PATTERN } from "../wire/wire-constants.js";
@@ -362,14 +363,14 @@ async function* allShows(
   } while (pageToken !== "");
 }
 
-/** The caller's key (from the call options or the request), else a fresh UUID. */
+/** The caller's key (from the call options or the request), else a fresh time-ordered UUID (newRequestId). */
 function idempotencyKey(fromRequest: string | undefined, fromOptions: string | undefined): string {
   if (fromOptions !== undefined && fromOptions !== "" && fromRequest !== undefined && fromRequest !== "" && fromOptions !== fromRequest) {
     throw new TypeError(`requestId given twice with different values ("${fromRequest}" in the request, "${fromOptions}" in the options)`);
   }
   if (fromOptions !== undefined && fromOptions !== "") return fromOptions;
   if (fromRequest !== undefined && fromRequest !== "") return fromRequest;
-  return randomUUID();
+  return newRequestId();
 }
 
 /** The host of "host:port" when it is an IP literal ("[::1]:50051" gives "::1"). */

@@ -54,6 +54,7 @@ export {
   type PemSource,
 } from "./client-credentials.js";
 export { formatSeatRanges, parseSeatList, SeatListError, isSeatListError } from "./seat-list.js";
+export { newRequestId } from "./request-ids.js";
 export { type DurationInit, type ExtendHoldInit, type HoldSeatsInit, type HoldTtl } from "./hold-requests.js";
 export type {
   BookSeatsRequest,

@@ -103,7 +103,8 @@ describe("createBookingClient retries", () => {
     expect(events).toHaveLength(1);
     expect(events[0]?.error.codeName).toBe("UNAVAILABLE");
     const requestId = events[0]?.requestId;
-    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    // A time-ordered (version 7) UUID, made by the SDK.
+    expect(requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     // Both attempts reached the server under one id, and both succeeded: one booking, one replay.
     expect(bookLogLines(server, requestId).map((line) => line["code"])).toEqual(["OK", "OK"]);
     const snapshot = await alice.showAvailable({});
