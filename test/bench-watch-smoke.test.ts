@@ -5,27 +5,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FanoutResult } from "../bench/fanout-run.js";
 
 const run = promisify(execFile);
 /** The compiled script; `npm test` builds it before vitest runs. */
 const FANOUT_ENTRY = fileURLToPath(new URL("../dist/bench/watch-fanout.js", import.meta.url));
 
-/** The parts of bench-watch-results.json this test reads. */
+/** bench-watch-results.json: the fan-out results the script wrote. */
 interface FanoutReport {
-  readonly results: ReadonlyArray<{
-    readonly watchers: number;
-    readonly changesCommitted: number;
-    readonly writes: { readonly calls: number; readonly byCode: Record<string, number> };
-    readonly deliveries: {
-      readonly expected: number;
-      readonly received: number;
-      readonly missed: number;
-      readonly duplicates: number;
-      readonly completeWatchers: number;
-      readonly streamsEnded: Record<string, number>;
-    };
-    readonly delayMs: { readonly p50: number; readonly p99: number; readonly max: number };
-  }>;
+  readonly results: readonly FanoutResult[];
 }
 
 let dir: string;
