@@ -33,6 +33,23 @@ describe("LogDestination", () => {
     closeSync(fd);
   });
 
+  it("keeps lines whole and in order across its buffers: a line longer than a buffer, multi-byte and 4-byte characters", async () => {
+    const file = join(dir, "buffers.log");
+    const fd = openSync(file, "w");
+    const destination = new LogDestination(fd, 1024, 60_000);
+    const lines = [
+      ...Array.from({ length: 300 }, (_, index) => `short ${index} ${"雪".repeat(index % 11)}${"🎟".repeat(index % 5)}\n`),
+      `long ${"x".repeat(100_000)}\n`,
+      "after the long one\n",
+      ...Array.from({ length: 50 }, (_, index) => `tail ${index} ${"é".repeat(index)}\n`),
+    ];
+    for (const line of lines) destination.write(line);
+    await new Promise<void>((done) => destination.flush(() => done()));
+    expect(readFileSync(file, "utf8")).toBe(lines.join(""));
+    destination.close();
+    closeSync(fd);
+  });
+
   it("writes the lines still pending when the process exits", () => {
     const file = join(dir, "exit.log");
     const child = runChild(`const destination = new LogDestination(fd, 1 << 20, 60_000);\ndestination.write("last words\\n");\nprocess.exit(3);`, file);

@@ -1,5 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { accessLineWriter, type AccessLineWriter } from "./access-log-line.js";
 import type { AdmissionLimit, Refusal, RefusalLimit } from "./admission/admission-step.js";
 
 /** Why the server turned a call away before serving it: the label of `booking_rejections_total`. */
@@ -30,7 +31,8 @@ export class CallRecorder {
   readonly #observer: RpcObserver | undefined;
 
   constructor(logger: Logger, observer: RpcObserver | undefined) {
-    this.#loggers = { redacting: logger, plain: logger.child({}, { redact: [] }) };
+    const plain = logger.child({}, { redact: [] });
+    this.#loggers = { redacting: logger, plain, accessLine: accessLineWriter(plain, "rpc") };
     this.#observer = observer;
   }
 
@@ -72,6 +74,8 @@ export interface CallEnd {
 interface CallLoggers {
   readonly redacting: Logger;
   readonly plain: Logger;
+  /** The plain line written without pino's general path, when the plain logger allows it (see access-log-line.ts). */
+  readonly accessLine: AccessLineWriter | undefined;
 }
 
 /** The record of one call: its start time, method and correlation id. */
@@ -107,11 +111,23 @@ export class CallRecord {
     const seconds = (performance.now() - this.#started) / 1000;
     if (this.#shape === "stream" && this.#observer?.streamFinished !== undefined) this.#observer.streamFinished(this.#method, code, seconds);
     else this.#observer?.callFinished(this.#method, code, seconds);
+    const durationMs = Math.round(seconds * 1e6) / 1e3;
+    if (end.error === undefined && end.fields === undefined && this.#loggers.accessLine !== undefined) {
+      this.#loggers.accessLine({
+        method: this.#method,
+        principal: end.principal ?? null,
+        code: status[code],
+        durationMs,
+        correlationId: this.#correlationId,
+        refusedBy: end.refusedBy,
+      });
+      return;
+    }
     const line: Record<string, unknown> = {
       method: this.#method,
       principal: end.principal ?? null,
       code: status[code],
-      duration_ms: Math.round(seconds * 1e6) / 1e3,
+      duration_ms: durationMs,
       correlation_id: this.#correlationId,
       // The same value under its older name: log queries and tests match on it.
       request_id: this.#correlationId,

@@ -4,6 +4,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { BookingCore } from "../core/booking-core.js";
 import type { ShowRecord } from "../core/seat-store.js";
 import type { RejectionCause, RpcObserver } from "./call-recorder.js";
+import { MethodCodeCounter } from "./method-code-counter.js";
+import { MethodLatencyHistogram } from "./method-latency-histogram.js";
 
 /** The service's Prometheus metrics and the observer that feeds them. */
 export interface BookingMetrics {
@@ -28,16 +30,14 @@ export const MAX_SHOWS_IN_METRICS = 100;
 export function createBookingMetrics(core: BookingCore): BookingMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
-  const calls = new Counter({
+  const calls = new MethodCodeCounter({
     name: "booking_rpc_total",
     help: "RPCs finished, by method and gRPC status code.",
-    labelNames: ["method", "code"] as const,
     registers: [registry],
   });
-  const latency = new Histogram({
+  const latency = new MethodLatencyHistogram({
     name: "booking_rpc_duration_seconds",
     help: "Time from receiving a call to answering it, by method.",
-    labelNames: ["method"] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
@@ -142,15 +142,15 @@ export function createBookingMetrics(core: BookingCore): BookingMetrics {
     observer: {
       callStarted() {},
       callFinished(method: string, code: status, seconds: number) {
-        calls.inc({ method, code: status[code] });
-        latency.observe({ method }, seconds);
+        calls.inc(method, code);
+        latency.observe(method, seconds);
       },
       callRejected(method: string, cause: RejectionCause) {
         rejections.inc({ method, cause });
       },
       streamFinished(method: string, code: status) {
         // Counted, but kept out of the latency histogram: a stream's life is not a call's latency.
-        calls.inc({ method, code: status[code] });
+        calls.inc(method, code);
       },
       changesSent(count: number) {
         changesSent.inc(count);
