@@ -282,6 +282,63 @@ describe("SqliteStore", () => {
     }
   });
 
+  it("refuses a booking of a seat that a hold earlier in the same batch marked, in a show that had no marks", async () => {
+    const store = SqliteStore.open({ path: join(dir, "marks-in-batch.sqlite"), now: () => 5_000 });
+    const base = { isAdmin: false, requestId: "" } as const;
+    const hold = { ...base, kind: "hold", showId: "main", seats: [2], holdId: "h-1", ttlMs: 1_000, maxHoldsPerPrincipal: 5, principal: "spiffe://test/alice" } as const;
+    const book = (seat: number) => ({ ...base, kind: "book", showId: "main", seats: [seat], principal: "spiffe://test/bob" }) as const;
+    try {
+      await store.ensureShows([{ id: "main", totalSeats: 5 }]);
+      // The batch reads the show with no marks; its first booking skips the mark lookup, the hold then marks seat 2.
+      expect(await store.applyBatch([book(1), hold, book(2), book(3)])).toEqual([
+        { ok: true, seats: [1], replayed: false },
+        expect.objectContaining({ ok: true, seats: [2] }),
+        { ok: false, reason: "SEAT_HELD", seats: [2], replayed: false, retryDelayMs: 1_000 },
+        { ok: true, seats: [3], replayed: false },
+      ]);
+      expect(await store.snapshot("main")).toMatchObject({ bookedCount: 2, held: [2], available: [4, 5] });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("sees seats another instance on the same file marked at its next batch", async () => {
+    const path = join(dir, "marks-two-instances.sqlite");
+    const one = SqliteStore.open({ path, now: () => 5_000 });
+    const two = SqliteStore.open({ path, now: () => 5_000 });
+    const book = (seat: number) => ({ kind: "book", showId: "main", seats: [seat], principal: "spiffe://test/bob", isAdmin: false, requestId: "" }) as const;
+    try {
+      await one.ensureShows([{ id: "main", totalSeats: 5 }]);
+      // two reads the show while it has no marks...
+      expect(await two.applyBatch([book(1)])).toMatchObject([{ ok: true }]);
+      await one.applyBatch([
+        { kind: "hold", showId: "main", seats: [2], holdId: "h-1", ttlMs: 1_000, maxHoldsPerPrincipal: 5, principal: "spiffe://test/alice", isAdmin: false, requestId: "" },
+      ]);
+      // ...and reads it again, marks included, at its next batch.
+      expect(await two.applyBatch([book(2)])).toEqual([{ ok: false, reason: "SEAT_HELD", seats: [2], replayed: false, retryDelayMs: 1_000 }]);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it("reads a show in a batch with one primary-key probe of its hold marks", async () => {
+    const path = join(dir, "batch-show-plan.sqlite");
+    await SqliteStore.open(path).close();
+    const db = openSqliteDatabase(path);
+    try {
+      const sql = prepareSqliteStatements(db);
+      const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql.batchShowRow.source}`).all("main").map((row) => (row as { detail: string }).detail);
+      expect(plan).toEqual([
+        expect.stringMatching(/^SEARCH s USING PRIMARY KEY \(show_id=\?\)/),
+        "CORRELATED SCALAR SUBQUERY 1",
+        expect.stringMatching(/^SEARCH h USING PRIMARY KEY \(show_id=\?\)/),
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
   it("sees a show created, resized or closed through another instance on the same file at its next batch", async () => {
     const path = join(dir, "two-instances.sqlite");
     const one = SqliteStore.open(path);

@@ -13,6 +13,9 @@ export interface RequestRow {
 /** A shows row as the batch and the readers need it: [total_seats, state, version, log_start]. */
 export type ShowRow = [number, ShowState, number, number];
 
+/** A shows row as a batch reads it: {@link ShowRow} and whether any seat of the show is marked (1) or not (0). */
+export type BatchShowRow = [number, ShowState, number, number, 0 | 1];
+
 /** A show_changes row: [version, kind, seats JSON, total_seats, at]. */
 export type ChangeRow = [number, ChangeKind, string, number | null, number];
 
@@ -38,6 +41,8 @@ export interface SqliteStatements {
 
   /** [total_seats, state, version, log_start] of a show. */
   readonly showRow: Statement<[string], ShowRow>;
+  /** [total_seats, state, version, log_start, has marks] of a show: the batch's first read of it. */
+  readonly batchShowRow: Statement<[string], BatchShowRow>;
   /** A show with its counts. */
   readonly showRecord: Statement<[{ showId: string }], ShowRecord>;
   readonly showRecordsAfter: Statement<[{ afterId: string; limit: number }], ShowRecord>;
@@ -157,6 +162,13 @@ export function prepareSqliteStatements(db: Database): SqliteStatements {
     ),
 
     showRow: db.prepare<[string], ShowRow>("SELECT total_seats, state, version, log_start FROM shows WHERE show_id = ?").raw(),
+    // One held_seats primary-key probe more than showRow; the readers use showRow.
+    batchShowRow: db
+      .prepare<[string], BatchShowRow>(
+        `SELECT total_seats, state, version, log_start, EXISTS (SELECT 1 FROM held_seats AS h WHERE h.show_id = s.show_id)
+         FROM shows AS s WHERE show_id = ?`,
+      )
+      .raw(),
     showRecord: db.prepare(`SELECT ${SHOW_RECORD_COLUMNS} FROM shows AS s WHERE show_id = @showId`),
     showRecordsAfter: db.prepare(`SELECT ${SHOW_RECORD_COLUMNS} FROM shows AS s WHERE show_id > @afterId ORDER BY show_id LIMIT @limit`),
     insertShow: db.prepare(
