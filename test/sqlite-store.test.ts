@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { openSqliteDatabase, sqliteBinding } from "../src/stores/sqlite-binding.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { CHANGE_LOG_DELETE_CHUNK } from "../src/stores/sqlite-batch-shows.js";
+import { prepareSqliteStatements } from "../src/stores/sqlite-statements.js";
 import { SqliteStore } from "../src/stores/sqlite-store.js";
 
 const dir = await mkdtemp(join(tmpdir(), "booking-sqlite-store-"));
@@ -48,6 +49,79 @@ describe("SqliteStore", () => {
       expect(count()).toBe(1);
     } finally {
       await store.close();
+    }
+  });
+
+  it("purges request ids from the oldest on, keeping a record that follows a newer one until that one expires", async () => {
+    const path = join(dir, "purge-order.sqlite");
+    let clock = 1_000_000;
+    const store = SqliteStore.open({ path, requestIdRetentionMs: 30_000, now: () => clock });
+    const stored = () => {
+      const db = openSqliteDatabase(path, { readonly: true });
+      try {
+        return db.prepare("SELECT request_id, created_at FROM requests ORDER BY seq").raw().all();
+      } finally {
+        db.close();
+      }
+    };
+    const book = (seat: number, requestId: string) => ({ kind: "book", showId: "main", seats: [seat], principal: "alice", isAdmin: false, requestId }) as const;
+    try {
+      await store.ensureShows([{ id: "main", totalSeats: 10 }]);
+      // The first batch purges (nothing yet); the next purge is due a minute later.
+      await store.applyBatch([book(1, "a-1")]);
+      clock = 1_050_000;
+      await store.applyBatch([book(2, "a-2")]);
+      // The clock steps back: a-3 is older than a-2 but stored after it.
+      clock = 1_020_000;
+      await store.applyBatch([book(3, "a-3")]);
+      expect(stored()).toEqual([["a-1", 1_000_000], ["a-2", 1_050_000], ["a-3", 1_020_000]]);
+
+      // Purged before the commands at 1_070_000 (cutoff 1_040_000): a-1 goes, a-2 stays, and so does a-3 behind it.
+      clock = 1_070_000;
+      expect(await store.applyBatch([book(4, "a-4"), book(2, "a-2")])).toEqual([
+        { ok: true, seats: [4], replayed: false },
+        { ok: true, seats: [2], replayed: true },
+      ]);
+      expect(stored()).toEqual([["a-2", 1_050_000], ["a-3", 1_020_000], ["a-4", 1_070_000]]);
+      // a-3 is kept but expired: its id is new again, and its new record goes to the end.
+      expect(await store.applyBatch([book(3, "a-3")])).toEqual([{ ok: false, reason: "SEAT_ALREADY_BOOKED", seats: [3], replayed: false }]);
+      expect(stored()).toEqual([["a-2", 1_050_000], ["a-4", 1_070_000], ["a-3", 1_070_000]]);
+
+      // A minute on (cutoff 1_100_000), every record has expired: all go, before the batch adds its own.
+      clock = 1_130_000;
+      await store.applyBatch([book(5, "a-5")]);
+      expect(stored()).toEqual([["a-5", 1_130_000]]);
+      clock = 1_200_000;
+      await store.applyBatch([book(6, "")]);
+      expect(stored()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("finds a request id through its unique index and purges along the rowid from the start, with no sort", async () => {
+    const path = join(dir, "plans.sqlite");
+    await SqliteStore.open(path).close();
+    const db = openSqliteDatabase(path);
+    try {
+      const sql = prepareSqliteStatements(db);
+      const plan = (source: string, ...parameters: unknown[]) =>
+        db.prepare(`EXPLAIN QUERY PLAN ${source}`).all(...parameters).map((row) => (row as { detail: string }).detail);
+      expect(plan(sql.findRequest.source, "alice", "a-1")).toEqual(["SEARCH requests USING INDEX requests_key (request_id=? AND principal=?)"]);
+      const purge = plan(sql.purgeRequests.source, 0);
+      // The DELETE is a rowid range below the first kept record; that record is found by
+      // walking the table in rowid order (ORDER BY seq needs no temp B-tree, so LIMIT 1
+      // stops at the first match); the fallback is max(seq), one step to the B-tree's end.
+      expect(purge).toEqual([
+        "SEARCH requests USING INTEGER PRIMARY KEY (rowid<?)",
+        "SCALAR SUBQUERY 1",
+        "SCAN requests",
+        "SCALAR SUBQUERY 2",
+        "SEARCH requests",
+      ]);
+      expect(purge.join("\n")).not.toMatch(/TEMP B-TREE|INDEX/);
+    } finally {
+      db.close();
     }
   });
 
@@ -205,6 +279,63 @@ describe("SqliteStore", () => {
       expect(await store.lapsedHoldShows()).toEqual([]);
     } finally {
       await store.close();
+    }
+  });
+
+  it("refuses a booking of a seat that a hold earlier in the same batch marked, in a show that had no marks", async () => {
+    const store = SqliteStore.open({ path: join(dir, "marks-in-batch.sqlite"), now: () => 5_000 });
+    const base = { isAdmin: false, requestId: "" } as const;
+    const hold = { ...base, kind: "hold", showId: "main", seats: [2], holdId: "h-1", ttlMs: 1_000, maxHoldsPerPrincipal: 5, principal: "spiffe://test/alice" } as const;
+    const book = (seat: number) => ({ ...base, kind: "book", showId: "main", seats: [seat], principal: "spiffe://test/bob" }) as const;
+    try {
+      await store.ensureShows([{ id: "main", totalSeats: 5 }]);
+      // The batch reads the show with no marks; its first booking skips the mark lookup, the hold then marks seat 2.
+      expect(await store.applyBatch([book(1), hold, book(2), book(3)])).toEqual([
+        { ok: true, seats: [1], replayed: false },
+        expect.objectContaining({ ok: true, seats: [2] }),
+        { ok: false, reason: "SEAT_HELD", seats: [2], replayed: false, retryDelayMs: 1_000 },
+        { ok: true, seats: [3], replayed: false },
+      ]);
+      expect(await store.snapshot("main")).toMatchObject({ bookedCount: 2, held: [2], available: [4, 5] });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("sees seats another instance on the same file marked at its next batch", async () => {
+    const path = join(dir, "marks-two-instances.sqlite");
+    const one = SqliteStore.open({ path, now: () => 5_000 });
+    const two = SqliteStore.open({ path, now: () => 5_000 });
+    const book = (seat: number) => ({ kind: "book", showId: "main", seats: [seat], principal: "spiffe://test/bob", isAdmin: false, requestId: "" }) as const;
+    try {
+      await one.ensureShows([{ id: "main", totalSeats: 5 }]);
+      // two reads the show while it has no marks...
+      expect(await two.applyBatch([book(1)])).toMatchObject([{ ok: true }]);
+      await one.applyBatch([
+        { kind: "hold", showId: "main", seats: [2], holdId: "h-1", ttlMs: 1_000, maxHoldsPerPrincipal: 5, principal: "spiffe://test/alice", isAdmin: false, requestId: "" },
+      ]);
+      // ...and reads it again, marks included, at its next batch.
+      expect(await two.applyBatch([book(2)])).toEqual([{ ok: false, reason: "SEAT_HELD", seats: [2], replayed: false, retryDelayMs: 1_000 }]);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it("reads a show in a batch with one primary-key probe of its hold marks", async () => {
+    const path = join(dir, "batch-show-plan.sqlite");
+    await SqliteStore.open(path).close();
+    const db = openSqliteDatabase(path);
+    try {
+      const sql = prepareSqliteStatements(db);
+      const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql.batchShowRow.source}`).all("main").map((row) => (row as { detail: string }).detail);
+      expect(plan).toEqual([
+        expect.stringMatching(/^SEARCH s USING PRIMARY KEY \(show_id=\?\)/),
+        "CORRELATED SCALAR SUBQUERY 1",
+        expect.stringMatching(/^SEARCH h USING PRIMARY KEY \(show_id=\?\)/),
+      ]);
+    } finally {
+      db.close();
     }
   });
 

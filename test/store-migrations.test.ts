@@ -53,7 +53,7 @@ describe("SQLite migrations", () => {
         "holds_active_by_expiry",
         "holds_live_by_owner",
         "requests",
-        "requests_created_at",
+        "requests_key",
         "show_changes",
         "shows",
       ]);
@@ -289,6 +289,81 @@ describe("SQLite migrations", () => {
       expect(await store.changesSince("main", 4, 10)).toMatchObject({ kind: "changes", changes: [{ version: 5 }, {}, {}, { version: 8 }] });
     } finally {
       await store.close();
+    }
+  });
+
+  it("upgrade a version-5 database to request-id records in time order, which still answer retries", async () => {
+    const path = join(dir, "v5.sqlite");
+    const bob = "spiffe://test/bob";
+    const old = openSqliteDatabase(path);
+    expect(migrateSqlite(old, SQLITE_MIGRATIONS.slice(0, 5))).toBe(5);
+    const at = 1_000_000;
+    // Keyed by (principal, request_id), so stored out of time order; b-old has outlived a 1 s retention.
+    old.exec(`
+      INSERT INTO shows (show_id, total_seats, display_name, state, created_at) VALUES ('main', 10, '', 'open', ${at});
+      INSERT INTO booked_seats VALUES ('main', 4, '${alice}', 'a-1', ${at + 300}), ('main', 5, '${alice}', 'a-1', ${at + 300}), ('main', 7, '${bob}', 'b-1', ${at + 100});
+      INSERT INTO requests VALUES
+        ('${alice}', 'a-1', 'book:main:4,5', '{"ok":true,"seats":[4,5]}', ${at + 300}),
+        ('${bob}', 'b-1', 'book:main:7', '{"ok":true,"seats":[7]}', ${at + 100}),
+        ('${bob}', 'b-2', 'book:main:4', '{"ok":false,"reason":"SEAT_ALREADY_BOOKED","seats":[4]}', ${at + 400}),
+        ('${bob}', 'b-old', 'book:main:9', '{"ok":true,"seats":[9]}', ${at - 5_000});
+    `);
+    const before = old.prepare("SELECT principal, request_id, fingerprint, outcome, created_at FROM requests ORDER BY created_at").all();
+    old.close();
+
+    // Read the file as the upgrade left it, before the store's first batch purges anything.
+    const upgraded = openSqliteDatabase(path);
+    try {
+      expect(migrateSqlite(upgraded, SQLITE_MIGRATIONS.slice(0, 6))).toBe(6);
+      // Every record kept as it was, seq following created_at.
+      expect(upgraded.prepare("SELECT principal, request_id, fingerprint, outcome, created_at FROM requests ORDER BY seq").all()).toEqual(before);
+      expect(upgraded.prepare("SELECT seq FROM requests ORDER BY created_at").pluck().all()).toEqual([1, 2, 3, 4]);
+      const indexes = upgraded.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'requests' ORDER BY name").pluck().all();
+      expect(indexes).toEqual(["requests_key"]);
+      expect(upgraded.prepare("SELECT \"unique\" FROM pragma_index_list('requests') WHERE name = 'requests_key'").pluck().get()).toBe(1);
+      expect(upgraded.prepare("SELECT name FROM pragma_index_info('requests_key') ORDER BY seqno").pluck().all()).toEqual(["request_id", "principal"]);
+    } finally {
+      upgraded.close();
+    }
+
+    const store = SqliteStore.open({ path, now: () => at + 500, requestIdRetentionMs: 1_000 });
+    try {
+      expect(
+        await store.applyBatch([
+          replayOfBooking,
+          { kind: "book", showId: "main", seats: [7], principal: bob, isAdmin: false, requestId: "b-1" },
+          { kind: "book", showId: "main", seats: [4], principal: bob, isAdmin: false, requestId: "b-2" },
+          // The same id for a different command is refused; the same id of another principal is a new request.
+          { kind: "book", showId: "main", seats: [8], principal: alice, isAdmin: false, requestId: "a-1" },
+          { kind: "book", showId: "main", seats: [8], principal: bob, isAdmin: false, requestId: "a-1" },
+          // Expired (and purged by this batch): a new request.
+          { kind: "book", showId: "main", seats: [9], principal: bob, isAdmin: false, requestId: "b-old" },
+        ]),
+      ).toEqual([
+        { ok: true, seats: [4, 5], replayed: true },
+        { ok: true, seats: [7], replayed: true },
+        { ok: false, reason: "SEAT_ALREADY_BOOKED", seats: [4], replayed: true },
+        { ok: false, reason: "REQUEST_ID_REUSED", seats: [8], replayed: false },
+        { ok: true, seats: [8], replayed: false },
+        { ok: true, seats: [9], replayed: false },
+      ]);
+      expect((await store.bookings("main")).map((booking) => booking.seat)).toEqual([4, 5, 7, 8, 9]);
+    } finally {
+      await store.close();
+    }
+    const db = openSqliteDatabase(path, { readonly: true });
+    try {
+      expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      // The expired record was purged; the new ones were appended after the copied ones.
+      expect(db.prepare("SELECT seq, principal, request_id FROM requests ORDER BY seq").raw().all()).toEqual([
+        [2, bob, "b-1"],
+        [3, alice, "a-1"],
+        [4, bob, "b-2"],
+        [5, bob, "a-1"],
+        [6, bob, "b-old"],
+      ]);
+    } finally {
+      db.close();
     }
   });
 

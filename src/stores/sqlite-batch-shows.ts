@@ -10,6 +10,13 @@ export interface BatchShow {
   version: number;
   /** The oldest version its change log answers for, as read at the batch's start. */
   readonly logStart: number;
+  /**
+   * Whether any of its seats may be marked by a hold (live or lapsed): read
+   * with the show, and set by the batch when it marks seats. While false, a
+   * booking need not look for a seat's mark. It may stay true after the
+   * marks are gone (that only costs the lookup).
+   */
+  hasMarks: boolean;
 }
 
 /**
@@ -23,7 +30,7 @@ export const CHANGE_LOG_DELETE_CHUNK = 256;
 /**
  * The shows one SQLite batch reads and changes, valid only inside its
  * transaction (where nobody else writes). Another process may change a show
- * between batches, so {@link start} forgets them all.
+ * (or mark its seats) between batches, so {@link start} forgets them all.
  *
  * Each change gets the show's next version and its change row at once; the
  * shows' version column is written once per changed show, and where its log
@@ -52,16 +59,16 @@ export class SqliteBatchShows {
   /** The show a command names, read once per batch. */
   get(showId: string): BatchShow | undefined {
     if (this.#shows.has(showId)) return this.#shows.get(showId);
-    const row = this.#sql.showRow.get(showId);
+    const row = this.#sql.batchShowRow.get(showId);
     const show: BatchShow | undefined =
-      row === undefined ? undefined : { totalSeats: row[0], state: row[1], version: row[2], logStart: row[3] };
+      row === undefined ? undefined : { totalSeats: row[0], state: row[1], version: row[2], logStart: row[3], hasMarks: row[4] === 1 };
     this.#shows.set(showId, show);
     return show;
   }
 
   /** A show this batch created: open, at version 0. */
   created(showId: string, totalSeats: number): void {
-    this.#shows.set(showId, { totalSeats, state: "open", version: 0, logStart: 1 });
+    this.#shows.set(showId, { totalSeats, state: "open", version: 0, logStart: 1, hasMarks: false });
   }
 
   /** Writes a change of `show` (one that `get` returned) as its next version. */

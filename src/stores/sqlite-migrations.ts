@@ -144,6 +144,39 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         (SELECT min(version) FROM show_changes AS c WHERE c.show_id = shows.show_id), version + 1);
     `,
   },
+  {
+    version: 6,
+    name: "request-id records appended in time order to a rowid table, found by a unique (request_id, principal) index: fewer WAL pages per commit",
+    // Measured: with records keyed by (principal, request_id) plus the
+    // created_at index, a commit of 17 book/cancel calls wrote about 17 WAL
+    // pages, ~12 of them for the records and their index: each principal's
+    // records sit in the middle of the B-tree, and the index rebalanced
+    // three siblings at a time. Appending by rowid with a unique index on
+    // (request_id, principal) wrote 6.8 pages per such commit instead of
+    // 12.4 with time-ordered (UUIDv7) ids, 27.6 instead of 32.8 with random
+    // ids, and cost 6.7 instead of 8.6 µs of CPU per lookup and insert
+    // (a standalone experiment on 20,000 records). seq is the rowid, without
+    // AUTOINCREMENT (which writes sqlite_sequence on every insert); records
+    // are stamped from the store's clock as they are inserted, so seq order
+    // is time order, and the purge deletes a prefix of seq instead of using
+    // an index on created_at. Existing records are copied oldest first;
+    // dropping the old table drops requests_created_at with it.
+    sql: `
+      CREATE TABLE requests_v6 (
+        seq         INTEGER PRIMARY KEY,
+        principal   TEXT    NOT NULL,
+        request_id  TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        outcome     TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+      INSERT INTO requests_v6 (principal, request_id, fingerprint, outcome, created_at)
+        SELECT principal, request_id, fingerprint, outcome, created_at FROM requests ORDER BY created_at, principal, request_id;
+      DROP TABLE requests;
+      ALTER TABLE requests_v6 RENAME TO requests;
+      CREATE UNIQUE INDEX requests_key ON requests (request_id, principal);
+    `,
+  },
 ];
 
 /** The schema version this code reads and writes. */

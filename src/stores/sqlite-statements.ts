@@ -13,6 +13,9 @@ export interface RequestRow {
 /** A shows row as the batch and the readers need it: [total_seats, state, version, log_start]. */
 export type ShowRow = [number, ShowState, number, number];
 
+/** A shows row as a batch reads it: {@link ShowRow} and whether any seat of the show is marked (1) or not (0). */
+export type BatchShowRow = [number, ShowState, number, number, 0 | 1];
+
 /** A show_changes row: [version, kind, seats JSON, total_seats, at]. */
 export type ChangeRow = [number, ChangeKind, string, number | null, number];
 
@@ -25,12 +28,21 @@ export type ChangeRow = [number, ChangeKind, string, number | null, number];
  * every mark (a lapse is a change only once recorded).
  */
 export interface SqliteStatements {
+  /** (principal, request_id), through the unique index requests_key. */
   readonly findRequest: Statement<[string, string], RequestRow>;
+  /**
+   * (principal, request_id, fingerprint, outcome, created_at). Replaces an
+   * expired record of the same id (the only one the store saves over) with
+   * a new row, so it takes the next seq, as its created_at asks.
+   */
   readonly saveRequest: Statement<[string, string, string, string, number]>;
+  /** (cutoff) → deletes the records from the first (lowest seq) up to the first created at or after the cutoff. */
   readonly purgeRequests: Statement<[number]>;
 
   /** [total_seats, state, version, log_start] of a show. */
   readonly showRow: Statement<[string], ShowRow>;
+  /** [total_seats, state, version, log_start, has marks] of a show: the batch's first read of it. */
+  readonly batchShowRow: Statement<[string], BatchShowRow>;
   /** A show with its counts. */
   readonly showRecord: Statement<[{ showId: string }], ShowRecord>;
   readonly showRecordsAfter: Statement<[{ afterId: string; limit: number }], ShowRecord>;
@@ -129,14 +141,34 @@ export function prepareSqliteStatements(db: Database): SqliteStatements {
   );
   return {
     findRequest: db.prepare("SELECT fingerprint, outcome, created_at FROM requests WHERE principal = ? AND request_id = ?"),
-    saveRequest: db.prepare(
-      `INSERT INTO requests (principal, request_id, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (principal, request_id) DO UPDATE
-       SET fingerprint = excluded.fingerprint, outcome = excluded.outcome, created_at = excluded.created_at`,
+    // REPLACE, not an upsert: updating the expired row in place would leave a
+    // new created_at at an old seq, and the purge, which stops at the first
+    // record it keeps, would keep every record after it until that one expires.
+    saveRequest: db.prepare("INSERT OR REPLACE INTO requests (principal, request_id, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?, ?)"),
+    // seq order is time order (records are stamped from the store's clock as
+    // they are appended), so the expired records are a prefix: the subquery
+    // walks the rowid B-tree from its start to the first record it keeps
+    // (ORDER BY seq needs no sort, LIMIT 1 stops it), and the DELETE is a
+    // rowid range over the rows before it; when every record has expired,
+    // the range ends after the last. If the clock stepped back, a record
+    // with an older created_at may sit after a newer one: it stays until
+    // the records before it expire, and until then the lookup (#apply in
+    // sqlite-store.ts) already counts a record older than the retention as
+    // gone.
+    purgeRequests: db.prepare(
+      `DELETE FROM requests WHERE seq < coalesce(
+         (SELECT seq FROM requests WHERE created_at >= ? ORDER BY seq LIMIT 1),
+         (SELECT max(seq) + 1 FROM requests))`,
     ),
-    purgeRequests: db.prepare("DELETE FROM requests WHERE created_at < ?"),
 
     showRow: db.prepare<[string], ShowRow>("SELECT total_seats, state, version, log_start FROM shows WHERE show_id = ?").raw(),
+    // One held_seats primary-key probe more than showRow; the readers use showRow.
+    batchShowRow: db
+      .prepare<[string], BatchShowRow>(
+        `SELECT total_seats, state, version, log_start, EXISTS (SELECT 1 FROM held_seats AS h WHERE h.show_id = s.show_id)
+         FROM shows AS s WHERE show_id = ?`,
+      )
+      .raw(),
     showRecord: db.prepare(`SELECT ${SHOW_RECORD_COLUMNS} FROM shows AS s WHERE show_id = @showId`),
     showRecordsAfter: db.prepare(`SELECT ${SHOW_RECORD_COLUMNS} FROM shows AS s WHERE show_id > @afterId ORDER BY show_id LIMIT @limit`),
     insertShow: db.prepare(

@@ -308,15 +308,17 @@ export class SqliteStore implements SeatStore {
 
   /**
    * The hot path: the show comes from the batch's cache, then one primary-key
-   * lookup for the seat's owner and, to book, one for its hold mark.
+   * lookup for the seat's owner and, to book in a show with hold marks, one
+   * for the seat's mark.
    */
   #applyOneSeat(command: SeatCommand, now: number): CommandOutcome {
     const seat = command.seats[0] as number;
     const show = this.#batch.get(command.showId);
     const refused = checkShow(command, show);
     if (refused !== undefined || show === undefined) return refused ?? SHOW_NOT_FOUND;
-    // A cancel never looks at holds: a booked seat has no mark.
-    const mark = command.kind === "book" ? this.#sql.markOfSeat.get(command.showId, seat) : undefined;
+    // A cancel never looks at holds: a booked seat has no mark. Nor does a
+    // booking in a show with no marks (read at the batch's start, kept by its holds).
+    const mark = command.kind === "book" && show.hasMarks ? this.#sql.markOfSeat.get(command.showId, seat) : undefined;
     const view: SeatView = {
       owner: this.#sql.ownerOfSeat.get(command.showId, seat),
       hold: mark === undefined ? undefined : { holdId: mark[0], expiresAt: mark[1] },
@@ -364,6 +366,7 @@ export class SqliteStore implements SeatStore {
         const hold = newHold(command, command.seats, now);
         this.#sql.insertHold.run(hold.holdId, hold.showId, hold.owner, seatsJson, hold.createdAt, hold.expiresAt);
         this.#sql.markSeats.run(command.showId, hold.holdId, hold.expiresAt, seatsJson);
+        show.hasMarks = true;
         this.#batch.record(command.showId, show, "held", seatsJson, null, now);
         return { ...outcome, hold };
       }
