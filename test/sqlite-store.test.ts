@@ -302,6 +302,28 @@ describe("SqliteStore", () => {
     }
   });
 
+  it("refuses a multi-seat booking or hold over a seat that a hold earlier in the same batch marked, in a show that had no marks", async () => {
+    const store = SqliteStore.open({ path: join(dir, "marks-in-batch-many.sqlite"), now: () => 5_000 });
+    const base = { isAdmin: false, requestId: "" } as const;
+    const hold = (holdId: string, seats: number[], principal: string) =>
+      ({ ...base, kind: "hold", showId: "main", seats, holdId, ttlMs: 1_000, maxHoldsPerPrincipal: 5, principal }) as const;
+    const book = (seats: number[]) => ({ ...base, kind: "book", showId: "main", seats, principal: "spiffe://test/bob" }) as const;
+    try {
+      await store.ensureShows([{ id: "main", totalSeats: 9 }]);
+      // The first multi-seat booking skips the mark lookup (no marks yet); the hold then marks 4 and 5.
+      expect(await store.applyBatch([book([1, 2]), hold("h-1", [4, 5], "spiffe://test/alice"), book([3, 4]), hold("h-2", [5, 6], "spiffe://test/carol"), book([6, 7])])).toEqual([
+        { ok: true, seats: [1, 2], replayed: false },
+        expect.objectContaining({ ok: true, seats: [4, 5] }),
+        { ok: false, reason: "SEAT_HELD", seats: [4], replayed: false, retryDelayMs: 1_000 },
+        { ok: false, reason: "SEAT_HELD", seats: [5], replayed: false, retryDelayMs: 1_000 },
+        { ok: true, seats: [6, 7], replayed: false },
+      ]);
+      expect(await store.snapshot("main")).toMatchObject({ bookedCount: 4, held: [4, 5], available: [3, 8, 9] });
+    } finally {
+      await store.close();
+    }
+  });
+
   it("sees seats another instance on the same file marked at its next batch", async () => {
     const path = join(dir, "marks-two-instances.sqlite");
     const one = SqliteStore.open({ path, now: () => 5_000 });

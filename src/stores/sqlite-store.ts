@@ -62,7 +62,7 @@ export interface SqliteStoreOptions {
  * it ran about every 25th group commit of 19 book-1 commands (40 frames
  * each) and took 13% of the store's CPU (perf). Pages that most commits
  * rewrite (the shows row, the tails of the change log and of the request-id
- * age index, b-tree parents) are now copied a tenth as often, as are
+ * age index of schema 5, b-tree parents) are now copied a tenth as often, as are
  * request-id leaves that take several records between checkpoints. Measured on the store alone, 19
  * book-or-cancel commands per commit: 39-40 -> 32-33 µs per command
  * (medians of 20 interleaved rounds). Nothing is skipped: every page still
@@ -345,7 +345,8 @@ export class SqliteStore implements SeatStore {
     const seatsJson = JSON.stringify(command.seats);
     const owners = new Map(this.#sql.ownersOf.all(command.showId, seatsJson));
     const marks = new Map<number, SeatView["hold"]>();
-    if (command.kind !== "cancel") {
+    // A cancel never looks at holds, and a show without marks has none to find.
+    if (command.kind !== "cancel" && show.hasMarks) {
       for (const [seat, holdId, expiresAt] of this.#sql.marksOf.all(command.showId, seatsJson)) marks.set(seat, { holdId, expiresAt });
     }
     const outcome = decideSeatCommand(command, (seat) => ({ owner: owners.get(seat), hold: marks.get(seat) }), now);
