@@ -14,6 +14,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Opens the file read-only beside the store, runs `read` on it and closes it. */
+function readFile<T>(path: string, read: (db: ReturnType<typeof openSqliteDatabase>) => T): T {
+  const db = openSqliteDatabase(path, { readonly: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
 describe("SqliteStore", () => {
   it("puts its file in WAL mode, so readers never block the writer", async () => {
     const path = join(dir, "pragmas.sqlite");
@@ -30,14 +40,7 @@ describe("SqliteStore", () => {
     const path = join(dir, "purge.sqlite");
     let clock = 1_000_000;
     const store = SqliteStore.open({ path, requestIdRetentionMs: 1_000, now: () => clock });
-    const count = () => {
-      const db = openSqliteDatabase(path, { readonly: true });
-      try {
-        return db.prepare("SELECT count(*) FROM requests").pluck().get();
-      } finally {
-        db.close();
-      }
-    };
+    const count = () => readFile(path, (db) => db.prepare("SELECT count(*) FROM requests").pluck().get());
     try {
       await store.ensureShows([{ id: "main", totalSeats: 10 }]);
       const command = (seat: number, requestId: string) =>
@@ -56,14 +59,7 @@ describe("SqliteStore", () => {
     const path = join(dir, "purge-order.sqlite");
     let clock = 1_000_000;
     const store = SqliteStore.open({ path, requestIdRetentionMs: 30_000, now: () => clock });
-    const stored = () => {
-      const db = openSqliteDatabase(path, { readonly: true });
-      try {
-        return db.prepare("SELECT request_id, created_at FROM requests ORDER BY seq").raw().all();
-      } finally {
-        db.close();
-      }
-    };
+    const stored = () => readFile(path, (db) => db.prepare("SELECT request_id, created_at FROM requests ORDER BY seq").raw().all());
     const book = (seat: number, requestId: string) => ({ kind: "book", showId: "main", seats: [seat], principal: "alice", isAdmin: false, requestId }) as const;
     try {
       await store.ensureShows([{ id: "main", totalSeats: 10 }]);
@@ -129,14 +125,7 @@ describe("SqliteStore", () => {
     const path = join(dir, "log-chunks.sqlite");
     let clock = 1_000_000;
     const store = SqliteStore.open({ path, now: () => clock, changeLog: { maxVersions: 3, maxAgeMs: 60_000 } });
-    const rows = () => {
-      const db = openSqliteDatabase(path, { readonly: true });
-      try {
-        return db.prepare("SELECT count(*) FROM show_changes").pluck().get() as number;
-      } finally {
-        db.close();
-      }
-    };
+    const rows = () => readFile(path, (db) => db.prepare("SELECT count(*) FROM show_changes").pluck().get() as number);
     try {
       await store.ensureShows([{ id: "main", totalSeats: 1_000 }]);
       const book = (seat: number) => ({ kind: "book", showId: "main", seats: [seat], principal: "alice", isAdmin: false, requestId: "" }) as const;
