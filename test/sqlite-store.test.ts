@@ -24,6 +24,21 @@ function readFile<T>(path: string, read: (db: ReturnType<typeof openSqliteDataba
   }
 }
 
+/** The EXPLAIN QUERY PLAN lines of a statement that `pick` chooses, on a fresh store file. */
+async function queryPlan(name: string, pick: (sql: ReturnType<typeof prepareSqliteStatements>) => { source: string }, ...parameters: unknown[]): Promise<string[]> {
+  const path = join(dir, name);
+  await SqliteStore.open(path).close();
+  const db = openSqliteDatabase(path);
+  try {
+    return db
+      .prepare(`EXPLAIN QUERY PLAN ${pick(prepareSqliteStatements(db)).source}`)
+      .all(...parameters)
+      .map((row) => (row as { detail: string }).detail);
+  } finally {
+    db.close();
+  }
+}
+
 describe("SqliteStore", () => {
   it("puts its file in WAL mode, so readers never block the writer", async () => {
     const path = join(dir, "pragmas.sqlite");
@@ -96,29 +111,21 @@ describe("SqliteStore", () => {
   });
 
   it("finds a request id through its unique index and purges along the rowid from the start, with no sort", async () => {
-    const path = join(dir, "plans.sqlite");
-    await SqliteStore.open(path).close();
-    const db = openSqliteDatabase(path);
-    try {
-      const sql = prepareSqliteStatements(db);
-      const plan = (source: string, ...parameters: unknown[]) =>
-        db.prepare(`EXPLAIN QUERY PLAN ${source}`).all(...parameters).map((row) => (row as { detail: string }).detail);
-      expect(plan(sql.findRequest.source, "alice", "a-1")).toEqual(["SEARCH requests USING INDEX requests_key (request_id=? AND principal=?)"]);
-      const purge = plan(sql.purgeRequests.source, 0);
-      // The DELETE is a rowid range below the first kept record; that record is found by
-      // walking the table in rowid order (ORDER BY seq needs no temp B-tree, so LIMIT 1
-      // stops at the first match); the fallback is max(seq), one step to the B-tree's end.
-      expect(purge).toEqual([
-        "SEARCH requests USING INTEGER PRIMARY KEY (rowid<?)",
-        "SCALAR SUBQUERY 1",
-        "SCAN requests",
-        "SCALAR SUBQUERY 2",
-        "SEARCH requests",
-      ]);
-      expect(purge.join("\n")).not.toMatch(/TEMP B-TREE|INDEX/);
-    } finally {
-      db.close();
-    }
+    expect(await queryPlan("plans.sqlite", (sql) => sql.findRequest, "alice", "a-1")).toEqual([
+      "SEARCH requests USING INDEX requests_key (request_id=? AND principal=?)",
+    ]);
+    const purge = await queryPlan("plans-purge.sqlite", (sql) => sql.purgeRequests, 0);
+    // The DELETE is a rowid range below the first kept record; that record is found by
+    // walking the table in rowid order (ORDER BY seq needs no temp B-tree, so LIMIT 1
+    // stops at the first match); the fallback is max(seq), one step to the B-tree's end.
+    expect(purge).toEqual([
+      "SEARCH requests USING INTEGER PRIMARY KEY (rowid<?)",
+      "SCALAR SUBQUERY 1",
+      "SCAN requests",
+      "SCALAR SUBQUERY 2",
+      "SEARCH requests",
+    ]);
+    expect(purge.join("\n")).not.toMatch(/TEMP B-TREE|INDEX/);
   });
 
   it("answers for the retained change log only, deleting older rows a chunk at a time", async () => {
@@ -334,20 +341,11 @@ describe("SqliteStore", () => {
   });
 
   it("reads a show in a batch with one primary-key probe of its hold marks", async () => {
-    const path = join(dir, "batch-show-plan.sqlite");
-    await SqliteStore.open(path).close();
-    const db = openSqliteDatabase(path);
-    try {
-      const sql = prepareSqliteStatements(db);
-      const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql.batchShowRow.source}`).all("main").map((row) => (row as { detail: string }).detail);
-      expect(plan).toEqual([
-        expect.stringMatching(/^SEARCH s USING PRIMARY KEY \(show_id=\?\)/),
-        "CORRELATED SCALAR SUBQUERY 1",
-        expect.stringMatching(/^SEARCH h USING PRIMARY KEY \(show_id=\?\)/),
-      ]);
-    } finally {
-      db.close();
-    }
+    expect(await queryPlan("batch-show-plan.sqlite", (sql) => sql.batchShowRow, "main")).toEqual([
+      expect.stringMatching(/^SEARCH s USING PRIMARY KEY \(show_id=\?\)/),
+      "CORRELATED SCALAR SUBQUERY 1",
+      expect.stringMatching(/^SEARCH h USING PRIMARY KEY \(show_id=\?\)/),
+    ]);
   });
 
   it("sees a show created, resized or closed through another instance on the same file at its next batch", async () => {
