@@ -1,6 +1,9 @@
 import type pg from "pg";
 import { SAMPLER_MARK } from "./scale-out-wait-sampler.js";
 
+/** A top-level call of one of the schema's batch functions: each is one batch's transaction. */
+const BATCH_FUNCTION_CALL = /^\s*select .* from (run_seat_batch|run_book_cancel_batch|run_hold_batch)\(/is;
+
 /** Cumulative counters of one database and of the WAL, at one instant. */
 export interface PostgresCounterSnapshot {
   readonly xactCommit: number;
@@ -40,7 +43,7 @@ export interface StatementFigures {
   readonly tracked: number;
   /** Sum of top-level execution time, ms. */
   readonly topLevelMs: number;
-  /** Batch transactions the servers committed: COMMIT statements plus run_seat_batch calls (each its own transaction). */
+  /** Batch transactions the servers committed: COMMIT statements plus batch-function calls (each its own transaction). */
   readonly commitStatements: number;
   readonly top: readonly StatementShare[];
 }
@@ -125,8 +128,10 @@ export async function readStatements(admin: pg.Client, database: string, limit: 
   const rows = result.rows;
   const topLevelMs = rows.filter((row) => row.toplevel).reduce((sum, row) => sum + row.total, 0);
   const commitStatements = rows
-    // A seat batch is one statement outside BEGIN/COMMIT (run_seat_batch); other batches end with COMMIT.
-    .filter((row) => row.toplevel && (/^\s*commit\s*;?\s*$/i.test(row.query) || /^\s*select \* from run_seat_batch\(/i.test(row.query)))
+    // Seat and hold batches are one statement outside BEGIN/COMMIT (a call of a batch function, its rows
+    // as JSON or not); other batches end with COMMIT. A run_book_cancel_batch that declines (a replay,
+    // a held seat) is counted too, and so is the run_seat_batch its batch then goes to: rare under book-1.
+    .filter((row) => row.toplevel && (/^\s*commit\s*;?\s*$/i.test(row.query) || BATCH_FUNCTION_CALL.test(row.query)))
     .reduce((sum, row) => sum + Number(row.calls), 0);
   const top = [...rows]
     .sort((a, b) => b.total - a.total)

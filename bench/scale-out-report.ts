@@ -106,7 +106,7 @@ function markdown(table: Table): string {
 
 const CAPTIONS = [
   "throughput and CPU (CPU in % of one core; us/call = CPU per call, summed over processes; 'other' = work outside the benchmark, * above 20 %):",
-  "inside PostgreSQL (counters over the measured window; batch commits = COMMIT statements and run_seat_batch calls, commits = every transaction; waits sampled from pg_stat_activity):",
+  "inside PostgreSQL (counters over the measured window; batch commits = COMMIT statements and batch-function calls, commits = every transaction; waits sampled from pg_stat_activity):",
   "top statements by execution time (pg_stat_statements, reset at the start of each window; share of top-level time):",
 ];
 

@@ -48,7 +48,7 @@ export interface ScaleOutResult {
     readonly samplerCpuPercent: number | null;
     readonly commitsPerSecond: number;
     readonly rollbacksPerSecond: number;
-    /** COMMIT statements and run_seat_batch calls per second: the servers' batch transactions (xact_commit also counts read-only and single-statement ones). */
+    /** COMMIT statements and batch-function calls (run_book_cancel_batch, run_seat_batch, run_hold_batch) per second: the servers' batch transactions (xact_commit also counts read-only and single-statement ones). */
     readonly batchCommitsPerSecond: number;
     /** Calls per batch transaction: the servers' mean batch size as PostgreSQL saw it. */
     readonly callsPerCommit: number | null;

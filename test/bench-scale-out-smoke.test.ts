@@ -61,7 +61,7 @@ describe.skipIf(!installed)("npm run bench:scale-out", () => {
       const { statements, waits } = result.postgres;
       expect(statements.tracked).toBeGreaterThan(0);
       // The batches' one statement (book and cancel batches run as one call of it).
-      expect(statements.top.some((statement) => statement.query.includes("run_seat_batch"))).toBe(true);
+      expect(statements.top.some((statement) => statement.query.includes("run_book_cancel_batch("))).toBe(true);
       expect(statements.commitStatements).toBeGreaterThan(0);
       expect(waits.samples).toBeGreaterThan(0);
       expect(result.postgres.walSyncsPerSecond).toBeGreaterThan(0);

@@ -252,4 +252,100 @@ describe.skipIf(postgres === undefined)("PostgreSQL seat batches in one statemen
     expect(lookup).toMatch(/Index Scan using requests_pkey on requests r[^\n]*\n\s+Index Cond: \(\(principal = /);
     expect(lookup).not.toMatch(/Seq Scan on requests|Join Filter/);
   });
+
+  it("run_book_cancel_batch declines, changing nothing, a replay, a held seat, a repeated seat and a hold", async () => {
+    const url = await postgres!.createDatabase();
+    const fresh = await PostgresStore.open({ connectionString: url });
+    await fresh.ensureShows([{ id: "main", totalSeats: 10 }]);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const send = async (kinds: string[], seats: number[][], ids: string[]) => {
+      const result = await client.query(
+        `SELECT * FROM run_book_cancel_batch($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::boolean[],
+           $8::text[], $9::bigint[], $10::int[], $11::text[], 0, 0, 100, 3600000)`,
+        [kinds, kinds.map(() => "main"), seats.map((list) => list.length), seats.flat(), kinds.map(() => ALICE), ids,
+          kinds.map(() => false), kinds.map(() => null), kinds.map(() => null), kinds.map(() => null), ids.map((id) => `fp-${id}`)],
+      );
+      return result.rows;
+    };
+    const state = async () =>
+      (await client.query("SELECT (SELECT version FROM shows) AS version, (SELECT count(*) FROM requests) AS records, " +
+        "(SELECT count(*) FROM seats WHERE owner IS NOT NULL) AS booked")).rows[0];
+    try {
+      // A batch it takes: one row per command and the trailer, the seat booked and recorded.
+      const taken = await send(["book"], [[1]], ["r-1"]);
+      expect(taken).toHaveLength(2);
+      expect(taken[0]).toMatchObject({ changed: 1, found_seats: [1], booked_seats: [], stored_fingerprint: null });
+      expect(taken[1]).toMatchObject({ changed_shows: ["main"] });
+      const before = await state();
+      expect(before).toMatchObject({ records: "1", booked: "1" });
+
+      expect(await send(["book", "cancel"], [[2], [1]], ["r-2", "r-1"])).toEqual([]); // r-1 is recorded: a replay
+      await fresh.applyBatch([hold([3], "h-req", "hold-3")]);
+      const afterHold = await state();
+      expect(await send(["book"], [[3]], ["r-3"])).toEqual([]); // seat 3 is held
+      expect(await send(["book", "book"], [[4], [4, 5]], ["r-4", "r-5"])).toEqual([]); // seat 4 twice
+      expect(await send(["book", "hold"], [[6], [7]], ["r-6", "r-7"])).toEqual([]); // a hold
+      expect(await send(["book"], [[]], ["r-8"])).toEqual([]); // no seat
+      expect(await state()).toEqual(afterHold);
+    } finally {
+      await client.end();
+      await fresh.close();
+    }
+  });
+
+  it("plans the statements on seats once per connection, keyed, and again once a show adds seats (schema version 7)", async () => {
+    const url = await postgres!.createDatabase();
+    const fresh = await PostgresStore.open({ connectionString: url });
+    await fresh.ensureShows([{ id: "main", totalSeats: 40 }]);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const plans: string[] = [];
+    client.on("notice", (notice) => plans.push(notice.message ?? ""));
+    // The plans of one batch of each function, sent on this one connection.
+    const batchPlans = async (batchFunction: string, show: string, seat: number, id: string, kind = "book") => {
+      plans.length = 0;
+      await client.query(
+        `SELECT * FROM ${batchFunction}($4::text[], $1::text[], '{1,2}', $2::int[], '{user:alice,user:bob}', $3::text[],
+           '{f,f}', '{NULL,NULL}', '{NULL,NULL}', '{NULL,NULL}', '{fa,fb}', 0, 0, 100, 3600000)`,
+        [[show, show], [seat, seat + 1, seat + 2], [`a-${id}`, `b-${id}`], [kind, kind]],
+      );
+      return plans.filter((plan) => /on public\.seats s\b/.test(plan));
+    };
+    const expectKeyed = (onSeats: string[]) => {
+      // The locking read, the findings, the set-path check, the UPDATE.
+      expect(onSeats.length, plans.join("\n---\n")).toBeGreaterThanOrEqual(4);
+      for (const plan of onSeats) {
+        // A custom plan unnests the batch's arrays as constants; a generic one, as parameters.
+        expect(plan).not.toMatch(/Function Call: [^\n]*unnest\('/);
+        // Every seat is reached by its key: no scan of the whole index, inside or outside a join.
+        expect(plan).toMatch(/Index Scan using seats_pkey on public\.seats s[^\n]*\n\s+Output:[^\n]*\n\s+Index Cond: /);
+        expect(plan).not.toMatch(/Index Scan using seats_pkey on public\.seats s[^\n]*\n\s+Output:[^\n]*\n\s+Filter: /);
+        expect(plan).not.toMatch(/Seq Scan on public\.seats|Hash Join|Merge Join/);
+      }
+    };
+    try {
+      await client.query("LOAD 'auto_explain'");
+      await client.query("SET auto_explain.log_min_duration = 0");
+      await client.query("SET auto_explain.log_nested_statements = on");
+      await client.query("SET auto_explain.log_verbose = on");
+      await client.query("SET auto_explain.log_level = notice");
+      // More batches than the five custom plans PostgreSQL makes before it may settle on a generic one.
+      for (const batchFunction of ["run_seat_batch", "run_book_cancel_batch"]) {
+        for (let batch = 1; batch <= 7; batch += 1) {
+          const onSeats = await batchPlans(batchFunction, "main", batch * 3, `${batchFunction}-${batch}`);
+          if (batch === 7) expect(onSeats.every((plan) => /Function Call: unnest\(\$\d+/.test(plan))).toBe(true);
+        }
+      }
+      // A show of 20,000 seats joins the 40: plans made while seats was small must not stay.
+      await fresh.ensureShows([{ id: "big", totalSeats: 20_000 }]);
+      expectKeyed(await batchPlans("run_seat_batch", "big", 100, "seat-batch-big"));
+      expectKeyed(await batchPlans("run_book_cancel_batch", "big", 200, "set-big"));
+      // Cancelling them: few seats are booked, and the plan must not read every booked one.
+      expectKeyed(await batchPlans("run_book_cancel_batch", "big", 200, "set-big-cancel", "cancel"));
+    } finally {
+      await client.end();
+      await fresh.close();
+    }
+  });
 });

@@ -9,6 +9,55 @@ afterAll(async () => {
   await postgres?.stop();
 });
 
+describe("VersionAnnouncer's gap between sends (injected clock)", () => {
+  it("starts sends at least minGapMs apart, the versions announced meanwhile going together in the next", async () => {
+    let clock = 1_000;
+    const waits: { readonly ms: number; readonly resume: () => void }[] = [];
+    const sent: string[][] = [];
+    let finishSend: () => void = () => undefined;
+    const announcer = new VersionAnnouncer(
+      (latest) => {
+        sent.push(latest.map(({ showId, version }) => `${showId}:${version}`));
+        return new Promise<void>((resolve) => (finishSend = resolve));
+      },
+      { minGapMs: 20, now: () => clock, sleep: (ms) => new Promise<void>((resume) => waits.push({ ms, resume })) },
+    );
+    const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+    announcer.announce([{ showId: "gala", version: 1 }]);
+    await flush();
+    // The first send goes at once: no send started in the last 20 ms.
+    expect(sent).toEqual([["gala:1"]]);
+    expect(waits).toEqual([]);
+
+    // Two batches commit while it is in flight; it ends 5 ms after it started.
+    announcer.announce([{ showId: "gala", version: 2 }]);
+    announcer.announce([{ showId: "gala", version: 3 }, { showId: "matinee", version: 1 }]);
+    clock += 5;
+    finishSend();
+    await flush();
+    // The next waits out the rest of the gap, and nothing is sent meanwhile.
+    expect(waits.map((wait) => wait.ms)).toEqual([15]);
+    expect(sent).toHaveLength(1);
+    announcer.announce([{ showId: "matinee", version: 2 }]);
+    clock += 15;
+    waits[0]!.resume();
+    await flush();
+    expect(sent[1]).toEqual(["gala:3", "matinee:2"]);
+    finishSend();
+
+    // Idle for longer than the gap: the next send goes at once again.
+    clock += 100;
+    await flush();
+    announcer.announce([{ showId: "gala", version: 4 }]);
+    await flush();
+    expect(sent[2]).toEqual(["gala:4"]);
+    expect(waits).toHaveLength(1);
+    finishSend();
+    await announcer.settled();
+  });
+});
+
 describe.skipIf(postgres === undefined)("VersionAnnouncer", () => {
   it("sends one NOTIFY transaction at a time, each show at its latest version, and every show's last version arrives", async () => {
     const listener = new pg.Client({ connectionString: postgres!.url });
@@ -29,7 +78,7 @@ describe.skipIf(postgres === undefined)("VersionAnnouncer", () => {
       } finally {
         inFlight--;
       }
-    });
+    }, { minGapMs: 0 });
     try {
       // 100 batches committing back to back, as under load: two shows, versions rising.
       for (let version = 1; version <= 100; version++) {
@@ -65,7 +114,7 @@ describe.skipIf(postgres === undefined)("VersionAnnouncer", () => {
         await pool.query("SELECT pg_notify(NULL::text, 'x') FROM no_such_table");
       }
       await announceVersions(pool, latest);
-    });
+    }, { minGapMs: 0 });
     try {
       announcer.announce([{ showId: "gala", version: 1 }]);
       announcer.announce([{ showId: "gala", version: 2 }]);

@@ -13,7 +13,8 @@ export interface StoredRecordRow {
 /** The row after the last command's: the changed shows and their latest versions. */
 export interface LatestVersionsRow {
   readonly changed_shows: string[] | null;
-  readonly latest_versions: string[] | null;
+  /** bigint: text from node-postgres, a number from JSON. */
+  readonly latest_versions: readonly (string | number)[] | null;
 }
 
 /**

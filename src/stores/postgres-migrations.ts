@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from "pg";
 import { MIGRATION_4 } from "./postgres-migration-4.js";
 import { MIGRATION_5 } from "./postgres-migration-5.js";
 import { MIGRATION_6 } from "./postgres-migration-6.js";
+import { MIGRATION_7 } from "./postgres-migration-7.js";
 
 /** One step of the PostgreSQL schema: applied once, in order, never edited after release. */
 export interface PostgresMigration {
@@ -235,6 +236,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   MIGRATION_4,
   MIGRATION_5,
   MIGRATION_6,
+  MIGRATION_7,
 ];
 
 /** The schema version this code reads and writes. */

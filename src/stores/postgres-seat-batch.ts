@@ -11,7 +11,8 @@ import type { LatestVersion } from "./postgres-show-versions.js";
  * changed_shows and latest_versions.
  */
 interface SeatBatchRow extends CommandRow, StoredRecordRow, LatestVersionsRow {
-  readonly now_ms: string;
+  /** Epoch ms (a JSON number). */
+  readonly now_ms: number;
 }
 
 /** A committed seat batch: an outcome per command, and the versions its changes reached. */
@@ -37,6 +38,12 @@ export interface SeatBatchSettings {
  * runs. `pool.query` sends it outside BEGIN/COMMIT, so it commits on its own
  * before the answer arrives.
  *
+ * A batch of only bookings and cancellations on distinct seats goes first to
+ * run_book_cancel_batch (postgres-migration-7.ts), which decides it as a set
+ * with fewer statements and answers the same rows; it declines, with no row
+ * and nothing changed, when the batch holds a replay or a held seat, and the
+ * batch is then sent to run_seat_batch (a second round trip for those only).
+ *
  * Each (principal, request id) is sent once; a later command of the batch
  * with the same key is settled here (BatchKeys): a replay of the first
  * command's outcome when the fingerprints match, REQUEST_ID_REUSED when not.
@@ -58,18 +65,46 @@ export async function runSeatBatch(
   settings: SeatBatchSettings,
 ): Promise<SeatBatchRun> {
   const keys = new BatchKeys(commands);
-  const rows = await querySeatBatch(pool, keys.sent, keys.fingerprints, settings);
-  const outcomes = keys.settle(rows, "run_seat_batch", (command, row) => {
+  // run_book_cancel_batch answers no row when it declines (a replay, a held seat): run_seat_batch then decides.
+  let rows = isBookCancelSet(keys.sent) ? await querySeatBatch(pool, BOOK_CANCEL_SET, keys.sent, keys.fingerprints, settings) : [];
+  if (rows.length === 0) rows = await querySeatBatch(pool, ANY_SEAT_COMMANDS, keys.sent, keys.fingerprints, settings);
+  const outcomes = keys.settle(rows, "the seat batch function", (command, row) => {
     const outcome = judgeSeatCommand(command, row, Number(row.now_ms));
     const disagreement = verdictDisagreement(command, row, outcome);
     if (disagreement !== undefined) throw new Error(`${disagreement} (the batch has committed)`);
     return outcome;
   });
-  return { outcomes, latest: latestVersionsOf(rows[keys.sent.length], "run_seat_batch") };
+  return { outcomes, latest: latestVersionsOf(rows[keys.sent.length], "the seat batch function") };
+}
+
+/** The two functions a seat batch may be sent to: same arguments, same answer. */
+interface SeatBatchFunction {
+  readonly name: string;
+  readonly statementName: string;
+}
+const BOOK_CANCEL_SET: SeatBatchFunction = { name: "run_book_cancel_batch", statementName: "run-book-cancel-batch-v7-json" };
+const ANY_SEAT_COMMANDS: SeatBatchFunction = { name: "run_seat_batch", statementName: "run-seat-batch-v5-json" };
+
+/**
+ * Only bookings and cancellations, each naming a seat, no seat named twice:
+ * the batches run_book_cancel_batch decides as a set (postgres-migration-7.ts).
+ */
+function isBookCancelSet(commands: readonly SeatLevelCommand[]): boolean {
+  const seen = new Set<string>();
+  for (const command of commands) {
+    if (command.kind === "hold" || command.seats.length === 0) return false;
+    for (const seat of command.seats) {
+      const key = `${seat}:${command.showId}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+    }
+  }
+  return true;
 }
 
 async function querySeatBatch(
   pool: Pool,
+  batchFunction: SeatBatchFunction,
   commands: readonly SeatLevelCommand[],
   fingerprints: readonly string[],
   settings: SeatBatchSettings,
@@ -82,10 +117,14 @@ async function querySeatBatch(
   }
   const holdField = <T>(pick: (command: HoldCommand) => T): (T | null)[] =>
     commands.map((command) => (command.kind === "hold" ? pick(command) : null));
-  const result = await pool.query<SeatBatchRow>({
-    name: "run-seat-batch-v5",
-    text: `SELECT * FROM run_seat_batch($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::boolean[],
-             $8::text[], $9::bigint[], $10::int[], $11::text[], $12::bigint, $13::bigint, $14::bigint, $15::bigint)`,
+  // The rows come as one JSON array: node-postgres parsing 18 columns of every
+  // row (most of them arrays) cost this process about a third more CPU per
+  // booking than JSON.parse of the same (bench/PROFILE.md, "Round five").
+  const result = await pool.query<{ rows: string | null }>({
+    name: batchFunction.statementName,
+    text: `SELECT json_agg(t ORDER BY t.ordinality)::text AS rows
+           FROM ${batchFunction.name}($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::boolean[],
+             $8::text[], $9::bigint[], $10::int[], $11::text[], $12::bigint, $13::bigint, $14::bigint, $15::bigint) WITH ORDINALITY AS t`,
     values: [
       commands.map((command) => command.kind),
       commands.map((command) => command.showId),
@@ -104,5 +143,6 @@ async function querySeatBatch(
       settings.changeLog.maxAgeMs,
     ],
   });
-  return result.rows;
+  const rows = result.rows[0]?.rows;
+  return rows === null || rows === undefined ? [] : (JSON.parse(rows) as SeatBatchRow[]);
 }

@@ -24,10 +24,10 @@ export interface CommandRow {
   /** Booked seats among them and their owners. */
   readonly booked_seats: number[];
   readonly booked_owners: string[];
-  /** Seats with a hold mark (live or lapsed), its hold and its expiry in epoch ms (bigint, as text). */
+  /** Seats with a hold mark (live or lapsed), its hold and its expiry in epoch ms (bigint: text, or a number from JSON). */
   readonly held_seats: number[];
   readonly held_by: string[];
-  readonly held_until_ms: string[];
+  readonly held_until_ms: readonly (string | number)[];
   /** Hold commands that passed the seat rules: the principal's live holds before this one. */
   readonly live_holds: number | null;
   /** Lapsed holds the command ended before taking their seats, in id order: ended_counts[k] of ended_seats each. */

@@ -66,6 +66,13 @@ export interface PostgresStoreOptions {
   readonly changeLog?: ChangeLogRetention;
   /** How often every show's version is re-read for a NOTIFY never sent (CATCH_UP_INTERVAL_MS); tests shorten it. */
   readonly commitCatchUpMs?: number;
+  /** The least time between two NOTIFY transactions of this instance (POSTGRES_STORE_DEFAULTS.announceGapMs). */
+  readonly announceGapMs?: number;
+}
+
+/** A show command that adds seats: creating a show, or resizing one (it may grow). */
+function addsSeats(command: StoreCommand): boolean {
+  return command.kind === "create-show" || command.kind === "resize-show";
 }
 
 /** Attempts of one batch before its error reaches the caller. */
@@ -126,6 +133,8 @@ export class PostgresStore implements SeatStore {
   readonly #commits: CommitListener;
   readonly #announcer: VersionAnnouncer;
   #nextPurgeAt = 0;
+  /** The ANALYZE started after show commands that added seats, if any. */
+  #analyzing: Promise<void> = Promise.resolve();
   #closed = false;
 
   private constructor(options: PostgresStoreOptions) {
@@ -133,7 +142,9 @@ export class PostgresStore implements SeatStore {
     this.#now = options.now ?? Date.now;
     this.#changeLog = options.changeLog ?? DEFAULT_CHANGE_LOG_RETENTION;
     this.#commits = new CommitListener(options.connectionString, options.commitCatchUpMs);
-    this.#announcer = new VersionAnnouncer((latest) => announceVersions(this.#pool, latest));
+    this.#announcer = new VersionAnnouncer((latest) => announceVersions(this.#pool, latest), {
+      minGapMs: options.announceGapMs ?? POSTGRES_STORE_DEFAULTS.announceGapMs,
+    });
     const poolSize = options.poolSize ?? POSTGRES_STORE_DEFAULTS.poolSize;
     this.batchesInFlight = Math.min(poolSize, options.batchesInFlight ?? POSTGRES_STORE_DEFAULTS.batchesInFlight);
     this.#pool = new pg.Pool({
@@ -177,7 +188,7 @@ export class PostgresStore implements SeatStore {
 
   async ensureShows(shows: readonly ShowDefinition[]): Promise<ShowRecord[]> {
     this.#assertOpen();
-    return this.#inTransaction(async (client) => {
+    const records = await this.#inTransaction(async (client) => {
       const now = await transactionNow(client);
       const records: ShowRecord[] = [];
       for (const show of shows) {
@@ -189,6 +200,8 @@ export class PostgresStore implements SeatStore {
       }
       return records;
     }).catch(rethrowUnavailable);
+    await this.#analyzeSeats();
+    return records;
   }
 
   async applyBatch(commands: readonly StoreCommand[]): Promise<CommandOutcome[]> {
@@ -216,9 +229,23 @@ export class PostgresStore implements SeatStore {
       run = await this.#retried(() => runHoldBatch(this.#pool, commands, settings));
     } else {
       run = await this.#inTransaction((client) => this.#applyInTransaction(client, commands, now));
+      // Not awaited: the batch's callers need not wait for the statistics.
+      if (commands.some(addsSeats)) this.#analyzing = this.#analyzing.then(() => this.#analyzeSeats());
     }
     this.#announce(run.latest);
     return run.outcomes;
+  }
+
+  /**
+   * Refreshes the statistics of seats once a transaction added seats (a show
+   * created or made bigger). The batch functions plan their statements once
+   * per connection (postgres-migration-7.ts); new statistics make every
+   * connection plan them again, so that no plan made while the table was
+   * small outlives its growth. Failures are ignored: an ANALYZE running
+   * already, or autovacuum's next one, does the same.
+   */
+  async #analyzeSeats(): Promise<void> {
+    await this.#pool.query("ANALYZE seats").catch(() => undefined);
   }
 
   /**
@@ -325,6 +352,7 @@ export class PostgresStore implements SeatStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#announcer.settled();
+    await this.#analyzing;
     await this.#commits.close();
     await this.#pool.end();
   }
