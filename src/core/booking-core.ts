@@ -177,6 +177,8 @@ export class BookingCore {
   readonly #guard: Semaphore;
   readonly #feed: AvailabilityFeed;
   #queue: QueuedChange[] = [];
+  /** Shows with a batch in flight, for a store that takes one batch per show at a time (SeatStore.oneBatchPerShow). */
+  readonly #showsInFlight = new Set<string>();
   #observer: BatchObserver | undefined;
   #turnScheduled = false;
 
@@ -190,7 +192,7 @@ export class BookingCore {
       this.#turnScheduled = false;
       void this.#guard.runExclusive(async () => {
         await this.#commitQueued();
-        if (this.#queue.length > 0) this.#scheduleTurn();
+        if (this.#hasTakeable()) this.#scheduleTurn();
       });
     });
   }
@@ -570,27 +572,47 @@ export class BookingCore {
       );
     }
     return new Promise<CommandOutcome>((resolve, reject) => {
-      this.#queue.push({ command, deadline, resolve, reject });
-      this.#scheduleTurn();
+      const change = { command, deadline, resolve, reject };
+      this.#queue.push(change);
+      // A change of a show with a batch in flight is taken when that batch ends.
+      if (!this.#waitsForItsShow(change)) this.#scheduleTurn();
     });
+  }
+
+  /** Whether the change's show has a batch in flight that it must wait for (SeatStore.oneBatchPerShow). */
+  #waitsForItsShow(change: QueuedChange): boolean {
+    if (this.#showsInFlight.size === 0) return false;
+    const showId = showOf(change.command);
+    return showId !== "" && this.#showsInFlight.has(showId);
+  }
+
+  /** Whether a turn would take anything: a queued change that does not wait for its show. */
+  #hasTakeable(): boolean {
+    return this.#queue.some((change) => !this.#waitsForItsShow(change));
   }
 
   /**
    * Takes up to maxBatchSize queued changes, in queue order: all of them
    * from the front, or, for a store with batch groups, those of the front
    * change's group (the rest keep their order for the next turn, which may
-   * run at the same time in another slot).
+   * run at the same time in another slot). For a store that takes one batch
+   * per show at a time, changes of a show with a batch in flight stay
+   * queued, in order, and the front is the first change that does not wait.
    */
   #takeBatch(): QueuedChange[] {
     const group = this.#store.batchGroup?.bind(this.#store);
-    if (group === undefined) return this.#queue.splice(0, this.#maxBatchSize);
-    const first = this.#queue[0];
-    if (first === undefined) return [];
-    const wanted = group(first.command);
+    if (group === undefined && this.#showsInFlight.size === 0) return this.#queue.splice(0, this.#maxBatchSize);
+    let wanted: string | undefined;
     const taken: QueuedChange[] = [];
     const left: QueuedChange[] = [];
     for (const change of this.#queue) {
-      if (taken.length < this.#maxBatchSize && group(change.command) === wanted) taken.push(change);
+      if (taken.length >= this.#maxBatchSize || this.#waitsForItsShow(change)) {
+        left.push(change);
+        continue;
+      }
+      const changeGroup = group === undefined ? "" : group(change.command);
+      wanted ??= changeGroup;
+      if (changeGroup === wanted) taken.push(change);
       else left.push(change);
     }
     this.#queue = left;
@@ -600,8 +622,18 @@ export class BookingCore {
   async #commitQueued(): Promise<void> {
     if (this.#queue.length === 0) return;
     const taken = this.#takeBatch();
-    // Another group's changes left behind may start in a free slot now.
-    if (this.#queue.length > 0) this.#scheduleTurn();
+    const shows = this.#store.oneBatchPerShow === true ? new Set(taken.map((change) => showOf(change.command)).filter((id) => id !== "")) : undefined;
+    for (const showId of shows ?? []) this.#showsInFlight.add(showId);
+    try {
+      // Another group's or show's changes left behind may start in a free slot now.
+      if (this.#hasTakeable()) this.#scheduleTurn();
+      await this.#commitTaken(taken);
+    } finally {
+      for (const showId of shows ?? []) this.#showsInFlight.delete(showId);
+    }
+  }
+
+  async #commitTaken(taken: readonly QueuedChange[]): Promise<void> {
     const now = Date.now();
     const batch: QueuedChange[] = [];
     for (const change of taken) {
@@ -609,7 +641,7 @@ export class BookingCore {
         change.reject(
           new BookingFailure("the request's deadline passed before it reached the store; nothing was changed", {
             reason: "DEADLINE_EXCEEDED",
-            showId: "showId" in change.command ? change.command.showId : "",
+            showId: showOf(change.command),
           }),
         );
       } else {
@@ -623,7 +655,7 @@ export class BookingCore {
       outcomes = await this.#store.applyBatch(batch.map((change) => change.command));
     } catch (error) {
       for (const change of batch) {
-        change.reject(storeFailure(error, "showId" in change.command ? change.command.showId : "", "write"));
+        change.reject(storeFailure(error, showOf(change.command), "write"));
       }
       return;
     }
@@ -644,6 +676,12 @@ export class BookingCore {
       else change.resolve(outcome);
     });
   }
+
+}
+
+/** The show a command changes, or "" for one that names only a hold (confirm, release, extend). */
+function showOf(command: StoreCommand): string {
+  return "showId" in command ? command.showId : "";
 }
 
 function requireHold(applied: Applied): HoldRecord {

@@ -238,6 +238,17 @@ export interface SeatStore {
   readonly batchesInFlight?: number;
 
   /**
+   * Batches that change the same show run one at a time (absent: false);
+   * batches of different shows still overlap, up to batchesInFlight. For a
+   * store whose transactions on one show would queue behind each other in
+   * the store anyway (PostgreSQL's version step locks the show's row until
+   * the commit): they wait in this process instead, where waiting costs no
+   * connection and no lock, and the show's next batch gathers everything
+   * queued meanwhile.
+   */
+  readonly oneBatchPerShow?: boolean;
+
+  /**
    * Commands of different groups never share a batch (absent: one group).
    * For a store whose batches of alike commands run faster (PostgreSQL runs
    * a batch of book, cancel and hold commands as one statement). Changes

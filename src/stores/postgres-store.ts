@@ -126,6 +126,8 @@ interface StoredRequest {
 export class PostgresStore implements SeatStore {
   readonly kind = "postgres";
   readonly batchesInFlight: number;
+  /** A batch takes its show's row for its version step until it commits: batches of one show would queue on it. */
+  readonly oneBatchPerShow = true;
   readonly #pool: pg.Pool;
   readonly #retentionMs: number;
   readonly #now: () => number;
