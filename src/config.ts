@@ -119,7 +119,7 @@ Every option also reads an environment variable (shown); flags win.
   --dashboard-allow-remote      BOOKING_DASHBOARD_ALLOW_REMOTE=1  allow a non-loopback --dashboard-listen
   --shutdown-grace-ms N         BOOKING_SHUTDOWN_GRACE_MS           default ${DEFAULTS.shutdownGraceMs}
   --pg-pool-size N              BOOKING_PG_POOL_SIZE                default ${DEFAULTS.postgresPoolSize}
-  --pg-batches-in-flight N      BOOKING_PG_BATCHES_IN_FLIGHT        default ${DEFAULTS.postgresBatchesInFlight} (at most the pool size)
+  --pg-batches-in-flight N      BOOKING_PG_BATCHES_IN_FLIGHT        default ${DEFAULTS.postgresBatchesInFlight} (at most the pool size; one per show at a time)
   --pg-lock-timeout DURATION    BOOKING_PG_LOCK_TIMEOUT             default ${formatDuration(DEFAULTS.postgresLockTimeoutMs)} (0s = none)
   --pg-idle-in-transaction-timeout DURATION
                                 BOOKING_PG_IDLE_IN_TRANSACTION_TIMEOUT  default ${formatDuration(DEFAULTS.postgresIdleInTransactionTimeoutMs)} (0s = none):
