@@ -561,7 +561,7 @@ export class BookingCore {
   }
 
   #enqueue(command: StoreCommand, deadline: number | undefined): Promise<CommandOutcome> {
-    const showId = "showId" in command ? command.showId : "";
+    const showId = showOf(command);
     if (this.#queue.length >= this.#maxQueuedChanges) {
       return Promise.reject(
         new BookingFailure(`the server is busy: ${this.#queue.length} changes are waiting; retry shortly`, {
@@ -622,14 +622,14 @@ export class BookingCore {
   async #commitQueued(): Promise<void> {
     if (this.#queue.length === 0) return;
     const taken = this.#takeBatch();
-    const shows = this.#store.oneBatchPerShow === true ? new Set(taken.map((change) => showOf(change.command)).filter((id) => id !== "")) : undefined;
-    for (const showId of shows ?? []) this.#showsInFlight.add(showId);
+    const shows = this.#store.oneBatchPerShow === true ? showsOf(taken) : [];
+    for (const showId of shows) this.#showsInFlight.add(showId);
     try {
       // Another group's or show's changes left behind may start in a free slot now.
       if (this.#hasTakeable()) this.#scheduleTurn();
       await this.#commitTaken(taken);
     } finally {
-      for (const showId of shows ?? []) this.#showsInFlight.delete(showId);
+      for (const showId of shows) this.#showsInFlight.delete(showId);
     }
   }
 
@@ -676,12 +676,21 @@ export class BookingCore {
       else change.resolve(outcome);
     });
   }
-
 }
 
 /** The show a command changes, or "" for one that names only a hold (confirm, release, extend). */
 function showOf(command: StoreCommand): string {
   return "showId" in command ? command.showId : "";
+}
+
+/** The shows the changes name, each once. */
+function showsOf(changes: readonly QueuedChange[]): Set<string> {
+  const shows = new Set<string>();
+  for (const change of changes) {
+    const showId = showOf(change.command);
+    if (showId !== "") shows.add(showId);
+  }
+  return shows;
 }
 
 function requireHold(applied: Applied): HoldRecord {
