@@ -35,8 +35,9 @@ const KEYED_GENERIC_PLANS = ["plan_cache_mode = force_generic_plan", "enable_has
  * whole scan of seats_pkey outside. Hash and merge joins are off in these
  * functions, as sequential scans already were (every row they read is
  * reached by a key), and the store analyzes seats whenever it adds seats
- * (postgres-show-commands.ts), which replaces the plans every connection
- * made while the table was small. test/postgres-seat-batch.test.ts reads the
+ * (PostgresStore, after ensureShows and after a batch that creates or
+ * resizes a show), which replaces the plans every connection made while the
+ * table was small. test/postgres-seat-batch.test.ts reads the
  * plans through auto_explain before and after a show of 20,000 seats is
  * added and fails on any but the keyed ones.
  *
