@@ -117,9 +117,9 @@ async function querySeatBatch(
   }
   const holdField = <T>(pick: (command: HoldCommand) => T): (T | null)[] =>
     commands.map((command) => (command.kind === "hold" ? pick(command) : null));
-  // The rows come as one JSON array: node-postgres parsing 18 columns of every
-  // row (most of them arrays) cost this process about a third more CPU per
-  // booking than JSON.parse of the same (bench/PROFILE.md, "Round five").
+  // The rows come as one JSON array: with node-postgres parsing 18 columns
+  // of every row (most of them arrays), this process spent about half again
+  // as much CPU per call as with JSON.parse of the same (bench/PROFILE.md, "Round five").
   const result = await pool.query<{ rows: string | null }>({
     name: batchFunction.statementName,
     text: `SELECT json_agg(t ORDER BY t.ordinality)::text AS rows
