@@ -1,26 +1,5 @@
 import type { LatestVersion } from "./postgres-show-versions.js";
 
-/**
- * Sends committed versions to every instance (through `send`, a NOTIFY in a
- * transaction of its own), one send at a time: versions committed while a
- * send is in flight wait for it and go together in the next, each show at the
- * latest version it reached.
- *
- * A notification says "show S reached version V"; a listener reads the
- * change log from what it had up to V, so the versions a later notification
- * supersedes need no notification of their own. Under load a NOTIFY
- * transaction per batch cost PostgreSQL a round trip and a commit per batch;
- * coalesced, the versions of the batches that commit during one send share
- * the next. Sends also start at least `minGapMs` apart: with a send taking
- * about as long as a batch, one send per batch went out all the same, and
- * those transactions cost PostgreSQL about a tenth of its CPU per booking
- * (bench/PROFILE.md, "Round five"). A listener on another instance hears a
- * version at most one send and one gap later than it would have.
- *
- * A failed send loses those notifications, not a change: the listeners'
- * catch-up re-read (and the show's next change) finds the versions in the
- * change log.
- */
 /** When sends may start: the gap between them, and the clock and wait that measure it. */
 export interface AnnounceTiming {
   /** The least time between the starts of two sends, ms. */
@@ -35,6 +14,27 @@ const REAL_TIMING: Omit<AnnounceTiming, "minGapMs"> = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
+/**
+ * Sends committed versions to every instance (through `send`, a NOTIFY in a
+ * transaction of its own), one send at a time: versions committed while a
+ * send is in flight wait for it and go together in the next, each show at the
+ * latest version it reached.
+ *
+ * A notification says "show S reached version V"; a listener reads the
+ * change log from what it had up to V, so the versions a later notification
+ * supersedes need no notification of their own. Under load a NOTIFY
+ * transaction per batch cost PostgreSQL a round trip and a commit per batch;
+ * coalesced, the versions of the batches that commit during one send share
+ * the next. Sends also start at least `minGapMs` apart: with a send taking
+ * about as long as a batch, one send per batch went out all the same, and
+ * those transactions cost PostgreSQL a tenth to a sixth of its CPU per booking
+ * (bench/PROFILE.md, "Round five"). A listener on another instance hears a
+ * version at most one send and one gap later than it would have.
+ *
+ * A failed send loses those notifications, not a change: the listeners'
+ * catch-up re-read (and the show's next change) finds the versions in the
+ * change log.
+ */
 export class VersionAnnouncer {
   readonly #send: (latest: readonly LatestVersion[]) => Promise<void>;
   readonly #timing: AnnounceTiming;
