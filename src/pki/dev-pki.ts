@@ -3,7 +3,6 @@ import { randomBytes } from "node:crypto";
 import { access, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createCertificateAuthority, loadCertificateAuthority } from "./certificate-authority.js";
 import type { CertificateAuthority, IssuedCertificate } from "./certificate-authority.js";
 
 /** The client identities of the development PKI: short name -> URI SAN (SPIFFE ID). */
@@ -98,6 +97,10 @@ export async function ensureDevPki(dir: string, options: EnsureDevPkiOptions = {
   if (caComplete && missing.length === 0) return { paths, created: false, written: [] };
 
   await mkdir(paths.dir, { recursive: true });
+  // Loaded only to write files: the X.509 library and its ASN.1 schemas hold
+  // about 3.5 MB of live heap, which a server started on existing files
+  // would otherwise keep (and mark in every full collection) for nothing.
+  const { createCertificateAuthority, loadCertificateAuthority } = await import("./certificate-authority.js");
   const written: string[] = [];
   let ca: CertificateAuthority;
   if (caComplete) {

@@ -1,10 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { MemoryStore } from "./memory-store.js";
-import { PostgresStore } from "./postgres-store.js";
 import type { SeatStore } from "../core/seat-store.js";
 import type { ChangeLogRetention } from "../core/show-changes.js";
-import { SqliteStore } from "./sqlite-store.js";
 
 /** Where `--store sqlite` keeps its file, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = "./data/booking.sqlite";
@@ -36,6 +33,10 @@ export interface OpenStoreOptions {
  * postgresql:// URL. The directory of a SQLite file is created when missing;
  * the schema of a durable store is brought up to date. Any other spec is a
  * TypeError naming it and the accepted forms.
+ *
+ * Only the named store's module is loaded: node-postgres alone holds about
+ * 3 MB of a server's live heap, and every full collection marks the live
+ * heap again, so a server on SQLite or memory does not carry it.
  */
 export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<SeatStore> {
   const common = {
@@ -43,8 +44,12 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.changeLog === undefined ? {} : { changeLog: options.changeLog }),
   };
-  if (spec === "memory") return new MemoryStore(common);
+  if (spec === "memory") {
+    const { MemoryStore } = await import("./memory-store.js");
+    return new MemoryStore(common);
+  }
   if (/^postgres(ql)?:\/\//.test(spec)) {
+    const { PostgresStore } = await import("./postgres-store.js");
     return PostgresStore.open({
       connectionString: spec,
       ...common,
@@ -61,6 +66,7 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
     throw new TypeError(`unknown store "${spec}": expected ${STORE_SPEC_FORMS}`);
   }
   mkdirSync(dirname(path), { recursive: true });
+  const { SqliteStore } = await import("./sqlite-store.js");
   return SqliteStore.open({ path, ...common });
 }
 

@@ -1,5 +1,4 @@
 import { Server, type ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
 import { BookingService } from "../../gen/booking/v1/booking_pb.js";
 import { grpcServiceDefinition } from "../../wire/grpc-service-definition.js";
@@ -10,6 +9,7 @@ import { bookingServiceHandlers } from "./booking-service-handlers.js";
 import { CallRecorder, type RpcObserver } from "./call-recorder.js";
 import { EventLoopLag } from "./event-loop-lag.js";
 import { flatMessageSerializer } from "./flat-message-encoding.js";
+import { HealthService } from "./health-service.js";
 import { ListingCache, preEncodedSerializer } from "./listing-cache.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { defaultBurst, TRANSPORT_DEFAULTS } from "./transport-defaults.js";
@@ -67,7 +67,7 @@ export interface BookingServerOptions extends BookingServerSettings {
 /** A booking server that is built but not yet listening. */
 export interface BookingServer {
   readonly grpcServer: Server;
-  readonly health: HealthImplementation;
+  readonly health: HealthService;
   readonly handlers: UnaryHandlers;
   /** The encoded ShowAvailable answers (its `encodes` count is for tests). */
   readonly listings: ListingCache;
@@ -143,7 +143,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     },
   });
   grpcServer.addService(tolerantDeserializers(definition), bookingServiceHandlers(options.core, handlers, { listings, watches }));
-  const health = new HealthImplementation({ "": "NOT_SERVING", [BOOKING_SERVICE_NAME]: "NOT_SERVING" });
+  const health = new HealthService({ "": "NOT_SERVING", [BOOKING_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(grpcServer);
   options.registerExtras?.(grpcServer);
 
