@@ -37,7 +37,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<{ error: ServiceError | null; response?: Res }> {
+function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<{ error: ServiceError | null; response?: Res | undefined }> {
   return new Promise((resolve) =>
     method.call(client, request, { deadline: Date.now() + 5000 }, (error, response) => resolve({ error, response })),
   );
