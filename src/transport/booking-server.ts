@@ -10,6 +10,7 @@ import { CallRecorder, type RpcObserver } from "./call-recorder.js";
 import { EventLoopLag } from "./event-loop-lag.js";
 import { flatMessageSerializer } from "./flat-message-encoding.js";
 import { HealthService } from "./health-service.js";
+import { StreamMapRenewal } from "./stream-map-renewal.js";
 import { ListingCache, preEncodedSerializer } from "./listing-cache.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { defaultBurst, TRANSPORT_DEFAULTS } from "./transport-defaults.js";
@@ -57,6 +58,12 @@ export interface BookingServerSettings {
 /** What {@link createBookingServer} needs; main builds it from the config. */
 export interface BookingServerOptions extends BookingServerSettings {
   readonly core: BookingCore;
+  /**
+   * How often each HTTP/2 session's open-streams map is replaced by a copy,
+   * in ms (TRANSPORT_DEFAULTS.streamMapRenewalMs; 0 = never): see
+   * StreamMapRenewal.
+   */
+  readonly streamMapRenewalMs?: number;
   readonly logger: Logger;
   readonly credentials: ServerCredentials;
   readonly observer?: RpcObserver | undefined;
@@ -75,6 +82,8 @@ export interface BookingServer {
   readonly inFlight: () => number;
   /** WatchAvailability streams open now. */
   readonly watchStreams: () => number;
+  /** The renewal of the sessions' stream maps, once the server listens. */
+  readonly streamMaps: () => StreamMapRenewal | undefined;
   /** Binds `address` ("host:port"; port 0 picks one) and resolves the bound port. */
   listen(address: string): Promise<number>;
   /**
@@ -147,6 +156,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   health.addToServer(grpcServer);
   options.registerExtras?.(grpcServer);
 
+  let streamMaps: StreamMapRenewal | undefined;
   return {
     grpcServer,
     health,
@@ -154,6 +164,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     listings,
     inFlight: () => admission.inFlight.inFlight,
     watchStreams: () => admission.watchStreams.open,
+    streamMaps: () => streamMaps,
     listen: (address) =>
       new Promise<number>((resolve, reject) => {
         grpcServer.bindAsync(address, options.credentials, (error, port) => {
@@ -162,6 +173,8 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
             return;
           }
           eventLoopLag?.start();
+          streamMaps ??= new StreamMapRenewal(grpcServer);
+          streamMaps.start(options.streamMapRenewalMs ?? TRANSPORT_DEFAULTS.streamMapRenewalMs);
           health.setStatus("", "SERVING");
           health.setStatus(BOOKING_SERVICE_NAME, "SERVING");
           resolve(port);
@@ -171,6 +184,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       health.setStatus("", "NOT_SERVING");
       health.setStatus(BOOKING_SERVICE_NAME, "NOT_SERVING");
       eventLoopLag?.stop();
+      streamMaps?.stop();
       // Before waiting for calls: a watch never ends by itself.
       watches.endAll(serverStopping());
       await new Promise<void>((resolve) => {

@@ -39,6 +39,12 @@ export const TRANSPORT_DEFAULTS = {
   keepaliveTimeoutMs: 10_000,
   /** Encoded ShowAvailable answers kept, one per (show, form): the most recently used win. */
   listingCacheEntries: 64,
+  /**
+   * Each HTTP/2 session's open-streams map is copied this often (ms), faster
+   * than two young collections under load, so that it never reaches the old
+   * generation (StreamMapRenewal).
+   */
+  streamMapRenewalMs: 50,
 } as const;
 
 /** The burst of a rate limit given without one: the rate rounded up, at least 1. */
