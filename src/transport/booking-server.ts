@@ -10,8 +10,8 @@ import { CallRecorder, type RpcObserver } from "./call-recorder.js";
 import { EventLoopLag } from "./event-loop-lag.js";
 import { flatMessageSerializer } from "./flat-message-encoding.js";
 import { HealthService } from "./health-service.js";
-import { StreamMapRenewal } from "./stream-map-renewal.js";
 import { ListingCache, preEncodedSerializer } from "./listing-cache.js";
+import { StreamMapRenewal } from "./stream-map-renewal.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { defaultBurst, TRANSPORT_DEFAULTS } from "./transport-defaults.js";
 import { UnaryHandlers } from "./unary-handler.js";
@@ -173,7 +173,9 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
             return;
           }
           eventLoopLag?.start();
+          // Each bind adds an HTTP/2 server: follow its sessions too.
           streamMaps ??= new StreamMapRenewal(grpcServer);
+          streamMaps.followServers();
           streamMaps.start(options.streamMapRenewalMs ?? TRANSPORT_DEFAULTS.streamMapRenewalMs);
           health.setStatus("", "SERVING");
           health.setStatus(BOOKING_SERVICE_NAME, "SERVING");

@@ -41,20 +41,32 @@ interface SessionState {
  * server works as before, only with more garbage.
  */
 export class StreamMapRenewal {
+  readonly #grpcServer: Server;
+  readonly #servers = new Set<EventEmitter>();
   readonly #sessions = new Set<EventEmitter>();
   #timer: NodeJS.Timeout | undefined;
   #renewed = 0;
 
-  /** Whether the server's HTTP/2 servers were found (sessions are tracked). */
-  readonly active: boolean;
-
   /** Starts tracking the sessions of `grpcServer`'s HTTP/2 servers; call after bind. */
   constructor(grpcServer: Server) {
-    const internals = grpcServer as unknown as { http2Servers?: unknown; sessions?: unknown };
+    this.#grpcServer = grpcServer;
+    this.followServers();
+  }
+
+  /** Whether any of the server's HTTP/2 servers was found (sessions are tracked). */
+  get active(): boolean {
+    return this.#servers.size > 0;
+  }
+
+  /** Follows the sessions of HTTP/2 servers added since (a later bind). */
+  followServers(): void {
+    const internals = this.#grpcServer as unknown as { http2Servers?: unknown; sessions?: unknown };
     const servers = internals.http2Servers instanceof Map ? [...(internals.http2Servers as Map<unknown, unknown>).keys()] : [];
-    const emitters = servers.filter(isEmitter);
-    this.active = emitters.length > 0;
-    for (const server of emitters) server.on("session", (session: unknown) => this.#track(session));
+    for (const server of servers.filter(isEmitter)) {
+      if (this.#servers.has(server)) continue;
+      this.#servers.add(server);
+      server.on("session", (session: unknown) => this.#track(session));
+    }
     // Sessions that connected before this ran (grpc-js keeps them too).
     if (internals.sessions instanceof Map) for (const session of (internals.sessions as Map<unknown, unknown>).keys()) this.#track(session);
   }
@@ -105,7 +117,7 @@ export class StreamMapRenewal {
   }
 
   #track(session: unknown): void {
-    if (!isEmitter(session) || sessionState(session) === undefined) return;
+    if (!isEmitter(session) || this.#sessions.has(session) || sessionState(session) === undefined) return;
     this.#sessions.add(session);
     session.once("close", () => this.#sessions.delete(session));
   }
