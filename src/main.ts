@@ -164,7 +164,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
 
   const signal = await stopSignal;
   lifecycle.info(
-    { signal, grace_ms: config.shutdownGraceMs, watchers: server.watchStreams() },
+    { signal, grace_ms: config.shutdownGraceMs, watchers: server.watchStreams(), health_watchers: server.health.watchers },
     "shutting down: ending watch streams (UNAVAILABLE), draining calls in flight",
   );
   // Stopped first, awaited after the drain: a sweep stuck on the store must not hold up the drain.

@@ -1,8 +1,11 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { status } from "@grpc/grpc-js";
+import { credentials, makeGenericClientConstructor, status, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckResponse } from "../gen/grpc/health/v1/health_pb.js";
+import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
+import { errorReason } from "./support/abuse-status.js";
 import { startServerProcess } from "./support/server-process.js";
 import { writeTestPki, type WrittenTestPki } from "./support/test-pki.js";
 import { WatchTestClient } from "./support/watch-client.js";
@@ -64,6 +67,57 @@ describe("SIGTERM with watchers connected", () => {
       "UNAVAILABLE",
       "UNAVAILABLE",
     ]);
+    expect(lines.some((line) => line["msg"] === "stopped")).toBe(true);
+  }, 30_000);
+});
+
+type HealthWatchClient = Client & { watch(request: { service: string }): ClientReadableStream<HealthCheckResponse> };
+
+describe("SIGTERM with a health Watch open", () => {
+  it("sends NOT_SERVING, ends the Watch with UNAVAILABLE (SHUTTING_DOWN) and exits 0 without waiting out the grace", async () => {
+    // As above: were the drain to wait for the Watch, the process would not exit within the test.
+    const server = await startServerProcess([
+      "--listen", "127.0.0.1:0",
+      "--store", "memory",
+      "--certs-dir", pki.paths.dir,
+      "--shutdown-grace-ms", "600000",
+    ]);
+    const [caCert, aliceCert, aliceKey] = await Promise.all([
+      readFile(pki.paths.caCert),
+      readFile(pki.paths.clients.alice.cert),
+      readFile(pki.paths.clients.alice.key),
+    ]);
+    const HealthClient = makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
+    const client = new HealthClient(server.address, credentials.createSsl(caCert, aliceKey, aliceCert), {
+      "grpc.ssl_target_name_override": "localhost",
+      "grpc.default_authority": "localhost",
+    }) as unknown as HealthWatchClient;
+    try {
+      const stream = client.watch({ service: "" });
+      const seen: ServingStatus[] = [];
+      const ended = new Promise<ServiceError>((resolve) => stream.on("error", resolve));
+      const first = new Promise<void>((resolve) =>
+        stream.on("data", (response: HealthCheckResponse) => {
+          seen.push(response.status);
+          resolve();
+        }),
+      );
+      await first;
+      server.kill("SIGTERM");
+      const end = await ended;
+      expect(seen).toEqual([ServingStatus.SERVING, ServingStatus.NOT_SERVING]);
+      expect(end.code).toBe(status.UNAVAILABLE);
+      expect(end.details).toBe("the server is shutting down; watch another instance");
+      expect(errorReason(end.metadata)).toBe("SHUTTING_DOWN");
+      expect(await server.exited).toBe(0);
+    } finally {
+      client.close();
+    }
+    const lines = server.logLines;
+    expect(lines.find((line) => line["msg"] === "shutting down: ending watch streams (UNAVAILABLE), draining calls in flight")).toMatchObject({
+      watchers: 0,
+      health_watchers: 1,
+    });
     expect(lines.some((line) => line["msg"] === "stopped")).toBe(true);
   }, 30_000);
 });

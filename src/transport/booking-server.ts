@@ -9,7 +9,7 @@ import { bookingServiceHandlers } from "./booking-service-handlers.js";
 import { CallRecorder, type RpcObserver } from "./call-recorder.js";
 import { EventLoopLag } from "./event-loop-lag.js";
 import { flatMessageSerializer } from "./flat-message-encoding.js";
-import { HealthService } from "./health-service.js";
+import { HealthService, healthServerStopping } from "./health-service.js";
 import { ListingCache, preEncodedSerializer } from "./listing-cache.js";
 import { StreamMapRenewal } from "./stream-map-renewal.js";
 import { TokenBuckets } from "./token-buckets.js";
@@ -87,10 +87,10 @@ export interface BookingServer {
   /** Binds `address` ("host:port"; port 0 picks one) and resolves the bound port. */
   listen(address: string): Promise<number>;
   /**
-   * Drains: health turns NOT_SERVING, every watch stream ends with
-   * UNAVAILABLE (SHUTTING_DOWN) so that its client resumes elsewhere, new
-   * calls are refused, calls in flight may finish for up to `graceMs`, then
-   * the rest are cancelled. The core is not closed here (the caller owns it).
+   * Drains: health turns NOT_SERVING, every watch stream (booking and
+   * health) ends with UNAVAILABLE (SHUTTING_DOWN) so that its client
+   * resumes elsewhere, new calls are refused, calls in flight may finish
+   * for up to `graceMs`, then the rest are cancelled. The core is not closed here (the caller owns it).
    */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -189,6 +189,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       streamMaps?.stop();
       // Before waiting for calls: a watch never ends by itself.
       watches.endAll(serverStopping());
+      health.endWatches(healthServerStopping());
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           grpcServer.forceShutdown();
