@@ -7,7 +7,7 @@ export function benchNotes(options: BenchOptions, cores: number): string[] {
     `${cores} CPU cores, shared: the server, ${options.generators} load-generator process(es) and, for postgres, the database all compete for them, so absolute figures are bound by this machine; the ratios compare the service with the baseline under the same conditions.`,
     `Load: ${options.concurrency} calls in flight in total over ${options.connections} mutual-TLS connection(s) per generator (alice and bob certificates in turn), plain grpc-js generic clients (no SDK, no retries), ${options.warmupS} s warm-up then ${options.durationS} s measured; a call counts when it finishes inside the window.`,
     options.repeat > 1
-      ? `Each store and scenario ran ${options.repeat} rounds, the targets taking turns; the table shows the median round by calls/s, with the largest peak RSS and event-loop delay of all rounds.`
+      ? `Each store and scenario ran ${options.repeat} rounds, the targets taking turns; the table shows the median round by calls/s, with the largest peak RSS, event-loop delay and collection pause of all rounds.`
       : "Each store and scenario ran once (--repeat N runs N rounds and reports the median).",
     "Every store and scenario gets a fresh `booking serve` process and a fresh, empty store, so peak RSS (VmHWM) and the event-loop maximum are per scenario. The server is started with --max-in-flight 1000000 --max-queued 1000000 --max-event-loop-lag-ms 0 --max-holds-per-principal 1000000 so admission control and the holds limit do not shape the load.",
     options.nodeArgs.length === 0
@@ -21,6 +21,7 @@ export function benchNotes(options: BenchOptions, cores: number): string[] {
       : "BookSeats and CancelSeats carry no request_id (--no-request-ids).",
     "hold-confirm: each slot holds one seat of its own (HoldSeats), confirms the hold (ConfirmHold) and cancels the seat (CancelSeats); calls/s counts all three calls, seats/s the confirmed seats. The baseline answers HoldSeats and ConfirmHold with answers of the real sizes.",
     "alloc KB/call: bytes the server allocated on its V8 heap in the window per call, read by bench/alloc-probe.ts preloaded into the server (node --import; v8.GCProfiler: used heap now - at start + what each collection freed); Buffer contents outside the V8 heap are not counted. The JSON has the ratio to the baseline (allocRatioToBaseline).",
+    "longest GC ms: the server's longest garbage collection in the window, as long as it held the main thread (v8.GCProfiler's cost, read by the same probe), and its kind (scavenge: the young generation; mark-compact: the whole heap); \"none\" when none ran. Beside loop max ms it tells a pause of the collector from a long turn of the server's own or time the machine gave to other processes.",
     options.watcherCounts.length === 0 || options.sectionStores.length === 0
       ? "Watchers section: off (--watchers 0, or no store for it)."
       : `Watchers section: ${options.watcherCounts.join(" and ")} WatchAvailability streams (50 to a connection) on ${options.sectionStores.join(", ")}, a fresh server each, while one connection books and cancels one seat at a time at ${options.watchRate} calls/s for ${options.watchSeconds} s; delay = commit_time to arrival at the watcher (bench/fanout-run.ts, as bench/watch-fanout.ts).`,

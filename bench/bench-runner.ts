@@ -4,6 +4,7 @@ import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { ensureDevPki, type DevPkiPaths } from "../src/pki/dev-pki.js";
+import type { HeapReading } from "./alloc-meter.js";
 import type { BenchOptions, StoreName } from "./bench-options.js";
 import { benchNotes } from "./bench-notes.js";
 import { summarizeBurst, type BurstSummary } from "./burst-summary.js";
@@ -253,23 +254,24 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
     const timers: NodeJS.Timeout[] = [];
     let last = { completed: 0, at: performance.now() };
     let warmupLoop: Promise<number | undefined> = Promise.resolve(undefined);
-    // Heap bytes the server allocated, read at the window's edges like its CPU.
-    let allocAtOpen: Promise<number | undefined> = Promise.resolve(undefined);
-    let allocAtClose: Promise<number | undefined> | undefined;
+    // Heap bytes the server allocated, read at the window's edges like its CPU;
+    // the reading at the close also names the window's longest collection.
+    let heapAtOpen: Promise<HeapReading | undefined> = Promise.resolve(undefined);
+    let heapAtClose: Promise<HeapReading | undefined> | undefined;
     const totalS = options.warmupS + options.durationS;
     const results = await pool.run(jobs, {
       onGo: () => {
         timers.push(
           setTimeout(() => {
             window.open();
-            allocAtOpen = server.allocatedBytes();
+            heapAtOpen = server.heapReading();
             warmupLoop = server.loopMaxSinceLast();
           }, options.warmupS * 1000),
         );
         timers.push(
           setTimeout(() => {
             void window.close();
-            allocAtClose = server.allocatedBytes();
+            heapAtClose = server.heapReading();
           }, totalS * 1000),
         );
       },
@@ -284,9 +286,10 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
     });
     for (const timer of timers) clearTimeout(timer);
     const measured = await window.close();
-    allocAtClose ??= server.allocatedBytes();
-    const [allocOpen, allocClose] = await Promise.all([allocAtOpen, allocAtClose]);
-    const allocatedBytes = allocOpen === undefined || allocClose === undefined ? null : allocClose - allocOpen;
+    heapAtClose ??= server.heapReading();
+    const [heapOpen, heapClose] = await Promise.all([heapAtOpen, heapAtClose]);
+    const allocatedBytes = heapOpen === undefined || heapClose === undefined ? null : heapClose.allocatedBytes - heapOpen.allocatedBytes;
+    const longestGc = heapOpen === undefined || heapClose === undefined ? null : (heapClose.longestGc ?? { ms: 0, type: "-" });
 
     let bookedAfter: number | null = null;
     if (scenario.leavesShowEmpty && target !== "baseline") bookedAfter = await bookedSeats(server.address, pki, show.showId);
@@ -302,6 +305,7 @@ async function runOne(context: Context, scenarioName: ScenarioName, target: Targ
         : { batches: { ...figures.batches, busyPercent: (figures.batches.count * figures.batches.meanCommitMs) / (totalS * 10) } }),
       measured,
       allocatedBytes,
+      longestGc,
       bookedAfter,
     });
   } finally {

@@ -45,6 +45,14 @@ export interface RunResult {
      */
     readonly allocBytesPerCall: number | null;
     /**
+     * The server's longest garbage collection in the window, how long it held
+     * the main thread and V8's name for its kind (read by the same probe);
+     * type "-" when none ran, null when not measured. Beside loopMaxMs it
+     * tells a pause of the collector from one of the server's own turns or
+     * of the machine.
+     */
+    readonly longestGc: { readonly ms: number; readonly type: string } | null;
+    /**
      * Group commit over the whole run (warm-up included): batches, their mean
      * size and commit time, and the share of the run the one write path was
      * busy committing (near 100 % = the write path is the bottleneck).
@@ -153,6 +161,7 @@ const columns = [
   "errors by code",
   "peak RSS MB",
   "loop max ms",
+  "longest GC ms",
   "server CPU",
   "alloc KB/call",
   "other CPU",
@@ -178,13 +187,29 @@ function row(result: RunResult): string[] {
     errors.length === 0 ? "-" : errors.join(", "),
     result.server.peakRssMb === null ? "?" : result.server.peakRssMb.toFixed(0),
     result.server.loopMaxMs === null ? "?" : result.server.loopMaxMs.toFixed(1),
+    longestGcCell(result.server.longestGc),
     result.server.cpuPercent === null ? "?" : `${result.server.cpuPercent.toFixed(0)}%`,
     result.server.allocBytesPerCall === null ? "?" : (result.server.allocBytesPerCall / 1024).toFixed(1),
     otherLoadCell(result.backgroundCpuPercent),
   ];
 }
 
-const rightAligned = new Set([2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13]);
+const rightAligned = new Set([2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]);
+
+/** V8's names of collection kinds (v8.GCProfiler), short: a table column is narrow. */
+const GC_KINDS: Readonly<Record<string, string>> = {
+  Scavenge: "scavenge",
+  MinorMarkSweep: "minor MS",
+  MarkSweepCompact: "mark-compact",
+  IncrementalMarking: "incremental",
+  ProcessWeakCallbacks: "weak callbacks",
+};
+
+function longestGcCell(longest: RunResult["server"]["longestGc"]): string {
+  if (longest === null) return "?";
+  if (longest.type === "-") return "none";
+  return `${longest.ms.toFixed(1)} ${GC_KINDS[longest.type] ?? longest.type}`;
+}
 
 /** The results as an aligned text table for the terminal. */
 export function textTable(results: readonly RunResult[]): string {

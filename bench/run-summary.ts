@@ -28,6 +28,7 @@ export function medianRound(rounds: readonly RunResult[]): RunResult {
       peakRssMb: largest(rounds.map((round) => round.server.peakRssMb)),
       loopMaxMs: largest(rounds.map((round) => round.server.loopMaxMs)),
       warmupLoopMaxMs: largest(rounds.map((round) => round.server.warmupLoopMaxMs)),
+      longestGc: longestOf(rounds.map((round) => round.server.longestGc)),
     },
   };
 }
@@ -46,6 +47,8 @@ export function summarizeRun(
     measured: WindowFigures;
     /** Bytes the server allocated on its V8 heap in the window; null when not measured. */
     allocatedBytes: number | null;
+    /** Its longest collection in the window (type "-": none ran); null when not measured. */
+    longestGc: { ms: number; type: string } | null;
     bookedAfter: number | null;
   },
 ): RunResult {
@@ -107,6 +110,7 @@ export function summarizeRun(
       cpuMicrosPerCall:
         measured.serverCpuPercent === null || calls === 0 ? null : (measured.serverCpuPercent * 1e4 * durationS) / calls,
       allocBytesPerCall: server.allocatedBytes === null || calls === 0 ? null : server.allocatedBytes / calls,
+      longestGc: server.longestGc,
       ...(server.batches === undefined ? {} : { batches: server.batches }),
     },
     generators: { cpuPercent: generatorCpuMs / 10 / durationS, loopMaxMs: generatorLoopMaxMs },
@@ -133,4 +137,12 @@ export function summarizeRun(
       : {}),
     consistency: { bookedAfter: server.bookedAfter, cleanupFailures },
   };
+}
+
+/** The longest of the rounds' longest collections; null when a round did not measure it. */
+function longestOf(values: ReadonlyArray<{ ms: number; type: string } | null>): { ms: number; type: string } | null {
+  if (values.some((value) => value === null)) return null;
+  let longest: { ms: number; type: string } = { ms: 0, type: "-" };
+  for (const value of values as ReadonlyArray<{ ms: number; type: string }>) if (value.type !== "-" && value.ms > longest.ms) longest = value;
+  return longest;
 }

@@ -2,7 +2,7 @@ import { fork, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SERVER_NODE_OPTIONS } from "../src/server-node-options.js";
-import { AllocMeter, allocProbeLaunch } from "./alloc-meter.js";
+import { AllocMeter, allocProbeLaunch, type HeapReading } from "./alloc-meter.js";
 import type { BaselineServerConfig, FromBaseline, ToBaseline } from "./baseline-protocol.js";
 import { freePort } from "./free-port.js";
 import { peakRssBytes } from "./process-stats.js";
@@ -31,10 +31,11 @@ export interface TargetProcess {
   loopMaxSinceLast(): Promise<number | undefined>;
   /**
    * Bytes allocated on its V8 heap since it started (two readings bracket a
-   * window); undefined when it was started without the allocation probe or
-   * the probe did not answer.
+   * window) and its longest collection since the previous reading;
+   * undefined when it was started without the allocation probe or the probe
+   * did not answer.
    */
-  allocatedBytes(): Promise<number | undefined>;
+  heapReading(): Promise<HeapReading | undefined>;
   /** Reads its figures; call before stop. */
   figures(): Promise<ServerFigures>;
   /** SIGTERM, then waits for the exit (SIGKILL after 20 s). */
@@ -157,7 +158,7 @@ async function launchService(launch: ServiceLaunch, port: number, metricsPort: n
   return {
     pid,
     address: `127.0.0.1:${port}`,
-    allocatedBytes: async () => meter?.allocatedBytes(),
+    heapReading: async () => meter?.read(),
     async loopMaxSinceLast() {
       const text = await scrape();
       const seconds = text === undefined ? undefined : metricSum(parsePrometheusText(text), "nodejs_eventloop_lag_max_seconds");
@@ -209,7 +210,7 @@ export async function startBaseline(
   return {
     pid,
     address: `127.0.0.1:${port}`,
-    allocatedBytes: async () => meter?.allocatedBytes(),
+    heapReading: async () => meter?.read(),
     loopMaxSinceLast: () =>
       new Promise<number | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), 5000);

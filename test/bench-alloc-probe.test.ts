@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AllocMeter, allocProbeLaunch } from "../bench/alloc-meter.js";
+import { AllocMeter, allocProbeLaunch, parseReading } from "../bench/alloc-meter.js";
 
 // allocProbeLaunch names the probe next to alloc-meter's own file, here the TypeScript source, which node cannot
 // preload; so the test preloads the compiled probe. `npm test` builds dist/ before vitest runs.
@@ -61,13 +61,22 @@ afterAll(async () => {
 
 describe("bench/alloc-probe.ts", () => {
   it.each([16, 64])("reports about %i MB for a child that allocates that much between two readings", async (megabytes) => {
-    const before = await meter.allocatedBytes();
+    const before = await meter.read();
     child.stdin.write(`alloc ${megabytes}\n`);
     expect(await line()).toBe("done");
-    const after = await meter.allocatedBytes();
+    const after = await meter.read();
     if (before === undefined || after === undefined) throw new Error("the probe did not answer");
-    const measured = (after - before) / 2 ** 20;
+    const measured = (after.allocatedBytes - before.allocatedBytes) / 2 ** 20;
     expect(measured).toBeGreaterThan(megabytes * 0.95);
     expect(measured).toBeLessThan(megabytes * 1.1);
+    // 16 MB and more of garbage cannot be allocated without a young-generation collection.
+    expect(after.longestGc?.type).toMatch(/^(Scavenge|MinorMarkSweep|MarkSweepCompact|IncrementalMarking)$/);
+    expect(after.longestGc?.ms).toBeGreaterThan(0);
+  });
+
+  it("reads a line with no collection as none, and one with a collection as its ms and type", () => {
+    expect(parseReading("1048576 0 -")).toEqual({ allocatedBytes: 1048576, longestGc: undefined });
+    expect(parseReading("2097152 4500 MarkSweepCompact")).toEqual({ allocatedBytes: 2097152, longestGc: { ms: 4.5, type: "MarkSweepCompact" } });
+    expect(parseReading("garbage")).toBeUndefined();
   });
 });

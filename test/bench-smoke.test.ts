@@ -53,6 +53,8 @@ describe("npm run bench", () => {
       expect(typeof result.server.peakRssMb).toBe("number");
       expect(typeof result.server.loopMaxMs).toBe("number");
       expect(result.server.allocBytesPerCall).toBeGreaterThan(0);
+      // Read by the allocation probe in every server, the baseline's too ("-": no collection in the window).
+      expect(result.server.longestGc).toMatchObject({ ms: expect.any(Number), type: expect.any(String) });
       if (result.target === "baseline") expect(result.ratioToBaseline).toBeNull();
       else expect(result.ratioToBaseline).toBeGreaterThan(0);
       if (result.target !== "baseline") expect(result.allocRatioToBaseline).toBeGreaterThan(0);
