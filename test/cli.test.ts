@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCliArguments, UsageError, type CliCommand } from "../cli/cli-arguments.js";
 import { CLI_PATH, startServerProcess, type ServerProcess } from "./support/server-process.js";
@@ -184,6 +184,28 @@ describe("booking CLI", () => {
     expect(shown).toMatch(/^show "main": \d+ of 100 seats available$/);
     expect(available).toMatch(/^available: .*-21, 23-100$/); // 20 and 21 free again, 22 booked
     expect(rest).toEqual([]);
+  });
+
+  it("runs as an executable through its #! line, as `npx booking` in the repository starts it", async () => {
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("BOOKING_")));
+    // npm runs the package's own bin file itself: without the executable bit
+    // (tsc writes none; the build adds it) that is "Permission denied".
+    // The #! line finds node on PATH: this test's node first.
+    const child = spawn(CLI_PATH, ["show", "--show-id", "small"], {
+      cwd: dir,
+      env: { ...inherited, BOOKING_ADDRESS: server.address, PATH: `${dirname(process.execPath)}:${process.env["PATH"] ?? ""}` },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", resolve);
+    });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout).toMatch(/^show "small": \d+ of 10 seats available\n/);
   });
 
   it("exits quietly with 0 when its output pipe closes, as `booking ... | head -1` does", async () => {
