@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckResponse } from "../gen/grpc/health/v1/health_pb.js";
 import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import { errorReason } from "./support/abuse-status.js";
-import { startServerProcess } from "./support/server-process.js";
+import { startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { writeTestPki, type WrittenTestPki } from "./support/test-pki.js";
 import { WatchTestClient } from "./support/watch-client.js";
 
@@ -22,22 +22,23 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * A memory-store server with a grace far beyond the test's timeout: were the
+ * drain to wait for a watch stream, the process would not exit within the test.
+ */
+function startWithLongGrace(extra: readonly string[]): Promise<ServerProcess> {
+  return startServerProcess(["--listen", "127.0.0.1:0", "--store", "memory", "--certs-dir", pki.paths.dir, "--shutdown-grace-ms", "600000", ...extra]);
+}
+
+/** The CA certificate, and alice's certificate and key. */
+function aliceFiles(): Promise<[Buffer, Buffer, Buffer]> {
+  return Promise.all([readFile(pki.paths.caCert), readFile(pki.paths.clients.alice.cert), readFile(pki.paths.clients.alice.key)]);
+}
+
 describe("SIGTERM with watchers connected", () => {
   it("ends every watch stream with UNAVAILABLE (SHUTTING_DOWN) before draining, and exits 0", async () => {
-    // A grace far beyond the test's timeout: were the drain to wait for the
-    // watchers, the process would not exit within the test.
-    const server = await startServerProcess([
-      "--listen", "127.0.0.1:0",
-      "--store", "memory",
-      "--shows", "main:50,second:10",
-      "--certs-dir", pki.paths.dir,
-      "--shutdown-grace-ms", "600000",
-    ]);
-    const [caCert, aliceCert, aliceKey] = await Promise.all([
-      readFile(pki.paths.caCert),
-      readFile(pki.paths.clients.alice.cert),
-      readFile(pki.paths.clients.alice.key),
-    ]);
+    const server = await startWithLongGrace(["--shows", "main:50,second:10"]);
+    const [caCert, aliceCert, aliceKey] = await aliceFiles();
     const client = new WatchTestClient(server.address, caCert, { cert: aliceCert, key: aliceKey });
     try {
       const watches = [client.watch({}), client.watch({ showId: "second" })];
@@ -75,18 +76,8 @@ type HealthWatchClient = Client & { watch(request: { service: string }): ClientR
 
 describe("SIGTERM with a health Watch open", () => {
   it("sends NOT_SERVING, ends the Watch with UNAVAILABLE (SHUTTING_DOWN) and exits 0 without waiting out the grace", async () => {
-    // As above: were the drain to wait for the Watch, the process would not exit within the test.
-    const server = await startServerProcess([
-      "--listen", "127.0.0.1:0",
-      "--store", "memory",
-      "--certs-dir", pki.paths.dir,
-      "--shutdown-grace-ms", "600000",
-    ]);
-    const [caCert, aliceCert, aliceKey] = await Promise.all([
-      readFile(pki.paths.caCert),
-      readFile(pki.paths.clients.alice.cert),
-      readFile(pki.paths.clients.alice.key),
-    ]);
+    const server = await startWithLongGrace([]);
+    const [caCert, aliceCert, aliceKey] = await aliceFiles();
     const HealthClient = makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
     const client = new HealthClient(server.address, credentials.createSsl(caCert, aliceKey, aliceCert), {
       "grpc.ssl_target_name_override": "localhost",
