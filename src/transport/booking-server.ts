@@ -90,7 +90,8 @@ export interface BookingServer {
    * Drains: health turns NOT_SERVING, every watch stream (booking and
    * health) ends with UNAVAILABLE (SHUTTING_DOWN) so that its client
    * resumes elsewhere, new calls are refused, calls in flight may finish
-   * for up to `graceMs`, then the rest are cancelled. The core is not closed here (the caller owns it).
+   * for up to `graceMs`, then the rest are cancelled. The core is not
+   * closed here (the caller owns it).
    */
   shutdown(graceMs: number): Promise<void>;
 }
