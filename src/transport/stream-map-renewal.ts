@@ -24,9 +24,10 @@ interface SessionState {
  * and to the entries it held. Once a full collection has moved the table
  * to the old generation, each obsolete old table keeps the next, young one
  * and the streams in it alive through young collections: every call's
- * objects (the stream, its headers as external strings, grpc-js's call
- * state) are promoted, and the old generation fills with dead calls that
- * only a full collection clears. Under book-1 that was about 1.5 MB
+ * objects (the stream, grpc-js's call state, the decoded request) are
+ * promoted, and the old generation fills with dead calls that only a full
+ * collection clears. (The header values, external strings, start in the
+ * old generation anyway: bench/PROFILE.md, round seven.) Under book-1 that was about 1.5 MB
  * promoted per young collection against about 0.12 MB with the maps
  * renewed (bench/PROFILE.md, round six).
  *
@@ -47,10 +48,9 @@ export class StreamMapRenewal {
   #timer: NodeJS.Timeout | undefined;
   #renewed = 0;
 
-  /** Starts tracking the sessions of `grpcServer`'s HTTP/2 servers; call after bind. */
+  /** Tracks nothing until {@link followServers}, which the server calls after each bind. */
   constructor(grpcServer: Server) {
     this.#grpcServer = grpcServer;
-    this.followServers();
   }
 
   /** Whether any of the server's HTTP/2 servers was found (sessions are tracked). */
@@ -58,7 +58,7 @@ export class StreamMapRenewal {
     return this.#servers.size > 0;
   }
 
-  /** Follows the sessions of HTTP/2 servers added since (a later bind). */
+  /** Follows the sessions of the HTTP/2 servers bound so far that it does not follow yet. */
   followServers(): void {
     const internals = this.#grpcServer as unknown as { http2Servers?: unknown; sessions?: unknown };
     const servers = internals.http2Servers instanceof Map ? [...(internals.http2Servers as Map<unknown, unknown>).keys()] : [];
