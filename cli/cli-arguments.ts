@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_ADDRESS } from "../client/index.js";
+import { DEFAULT_CERTS_DIR } from "../wire/wire-constants.js";
 import { isSeatListError, parseSeatList } from "../client/index.js";
 import { DurationSyntaxError, parseDuration } from "./cli-duration.js";
 import { doubleDashLongFlags, SingleDashFlagError } from "./single-dash-flags.js";
@@ -289,7 +290,7 @@ function connection(
   values: Partial<Record<"address" | "certs-dir" | "ca" | "cert" | "key" | "as", string>>,
   env: Readonly<Record<string, string | undefined>>,
 ): CliConnection {
-  const certsDir = nonEmpty(values["certs-dir"]) ?? nonEmpty(env["BOOKING_CERTS_DIR"]) ?? "certs";
+  const certsDir = nonEmpty(values["certs-dir"]) ?? nonEmpty(env["BOOKING_CERTS_DIR"]) ?? DEFAULT_CERTS_DIR;
   const as = values.as;
   if (as !== undefined) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(as)) {

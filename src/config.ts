@@ -8,7 +8,7 @@ import type { BookingServerSettings } from "./transport/booking-server.js";
 import { defaultBurst, SERVER_DEFAULTS as DEFAULTS } from "./server-defaults.js";
 import { DEFAULT_SQLITE_PATH } from "./stores/open-store.js";
 import { isLoopbackHost } from "./dashboard/loopback-host.js";
-import { CORE_DEFAULTS, MIN_HOLD_TTL_MS } from "./core/core-defaults.js";
+import { ANY_SHOW_ID_PATTERN, CORE_DEFAULTS, MIN_HOLD_TTL_MS } from "./core/core-defaults.js";
 
 /** The development admin principal, trusted only with the development PKI. */
 export { DEV_ADMIN_PRINCIPAL };
@@ -335,9 +335,9 @@ export function parseHostPort(address: string, what: string): { host: string; po
 export function parseShows(spec: string, maxSeats: number = DEFAULTS.maxSeatsPerShow): ShowDefinition[] {
   const shows: ShowDefinition[] = [];
   for (const entry of spec.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
-    const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,63}):(\d+)$/.exec(entry);
+    const match = /^([^:]*):(\d+)$/.exec(entry);
     const total = Number(match?.[2]);
-    if (match === null || total < 1 || total > maxSeats) {
+    if (match === null || !ANY_SHOW_ID_PATTERN.test(match[1] ?? "") || total < 1 || total > maxSeats) {
       throw new ConfigError(
         `--shows entry "${entry}" must be ID:SEATS (ID of letters, digits, _ . -; SEATS 1 to ${maxSeats}, --max-seats-per-show)`,
       );

@@ -2,6 +2,7 @@ import type { Server as HttpServer } from "node:http";
 import { experimental, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { descriptorSetBytes } from "../gen/descriptor-set.js";
+import { DEFAULT_ADDRESS, DEFAULT_CERTS_DIR } from "../wire/wire-constants.js";
 import { BookingCore } from "./core/booking-core.js";
 import { ConfigError, parseHostPort, parseServerConfig, SERVE_USAGE, type ServerConfig } from "./config.js";
 import { startHoldSweeper } from "./hold-sweeper.js";
@@ -212,6 +213,18 @@ async function loadCertificates(config: ServerConfig, logger: Logger): Promise<R
 
 function printGreeting(config: ServerConfig, address: string): void {
   const dir = config.certsDir;
+  // The CLI's own defaults are this address and ./certs with alice's
+  // certificate: name whatever differs, so that each line reaches this server.
+  const clientFiles = config.devPki
+    ? { ca: `${dir}/ca.crt`, cert: `${dir}/alice.crt`, key: `${dir}/alice.key` }
+    : { ca: config.caCertPath, cert: "CLIENT.crt", key: "CLIENT.key" };
+  const cliFlags = [
+    ...(address === DEFAULT_ADDRESS ? [] : [`--address ${address}`]),
+    ...(config.devPki
+      ? dir === DEFAULT_CERTS_DIR ? [] : [`--certs-dir ${dir}`]
+      : [`--ca ${clientFiles.ca} --cert ${clientFiles.cert} --key ${clientFiles.key}`]),
+  ].map((flag) => ` ${flag}`).join("");
+  const grpcurlTls = `-cacert ${clientFiles.ca} -cert ${clientFiles.cert} -key ${clientFiles.key}`;
   const lines = [
     "",
     `seat-booking is serving on ${address} (mutual TLS)`,
@@ -219,10 +232,10 @@ function printGreeting(config: ServerConfig, address: string): void {
     ...(config.devPki ? [`  development client certificates: ${dir}/{alice,bob,admin}.{crt,key}`] : []),
     "",
     "try:",
-    `  npx booking book 1 2 3`,
-    `  npx booking show`,
-    `  grpcurl -cacert ${dir}/ca.crt -cert ${dir}/alice.crt -key ${dir}/alice.key ${address} list`,
-    `  grpcurl -cacert ${dir}/ca.crt -cert ${dir}/alice.crt -key ${dir}/alice.key -d '{"seats":[4,5]}' ${address} booking.v1.BookingService/BookSeats`,
+    `  npx booking${cliFlags} book 1 2 3`,
+    `  npx booking${cliFlags} show`,
+    `  grpcurl ${grpcurlTls} ${address} list`,
+    `  grpcurl ${grpcurlTls} -d '{"seats":[4,5]}' ${address} booking.v1.BookingService/BookSeats`,
     "",
   ];
   process.stderr.write(lines.join("\n") + "\n");

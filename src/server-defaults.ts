@@ -1,4 +1,4 @@
-import { DEFAULT_ADDRESS } from "../wire/wire-constants.js";
+import { DEFAULT_ADDRESS, DEFAULT_CERTS_DIR } from "../wire/wire-constants.js";
 import { FEED_DEFAULTS } from "./core/availability-feed.js";
 import { DEFAULT_CHANGE_LOG_RETENTION } from "./core/change-log.js";
 import { CORE_DEFAULTS } from "./core/core-defaults.js";
@@ -18,7 +18,7 @@ export { defaultBurst } from "./transport/transport-defaults.js";
  */
 export const SERVER_DEFAULTS = {
   listen: DEFAULT_ADDRESS,
-  certsDir: "certs",
+  certsDir: DEFAULT_CERTS_DIR,
   /** `--store`: SQLite at the stores' DEFAULT_SQLITE_PATH. */
   store: "sqlite",
   shows: "main:100",

@@ -73,6 +73,22 @@ for (const harness of harnesses) {
       expect(await store.applyBatch([hold(alice, [4, 5])])).toMatchObject([{ ok: false, reason: "SEAT_ALREADY_BOOKED", seats: [4] }]);
     });
 
+    it("names the seats that break a second rule beside the reason's own, and replays the same refusal", async () => {
+      const { store } = await fresh();
+      await store.applyBatch([book(bob, [1, 2]), hold(bob, [3, 4]), book(alice, [6])]);
+      const withIds = (command: SeatCommand, requestId: string): SeatCommand => ({ ...command, requestId });
+      const refusals = await store.applyBatch([withIds(book(alice, [1, 2, 3, 4, 5]), "mixed-book"), withIds(cancel(alice, [1, 5, 6]), "mixed-cancel")]);
+      expect(refusals).toEqual([
+        { ok: false, reason: "SEAT_ALREADY_BOOKED", seats: [1, 2], replayed: false, alsoAtFault: { reason: "SEAT_HELD", seats: [3, 4] } },
+        { ok: false, reason: "SEAT_NOT_BOOKED", seats: [5], replayed: false, alsoAtFault: { reason: "SEAT_NOT_OWNED", seats: [1] } },
+      ]);
+      expect(await store.snapshot("main")).toMatchObject({ bookedCount: 3, heldCount: 2, available: [5, 7, 8, 9, 10] });
+      const replays = await store.applyBatch([withIds(book(alice, [1, 2, 3, 4, 5]), "mixed-book"), withIds(cancel(alice, [1, 5, 6]), "mixed-cancel")]);
+      expect(replays).toEqual(refusals.map((refusal) => ({ ...refusal, replayed: true })));
+      // An admin may cancel anyone's seat: only the unbooked one is at fault.
+      expect(await store.applyBatch([cancel(admin, [1, 5])])).toEqual([{ ok: false, reason: "SEAT_NOT_BOOKED", seats: [5], replayed: false }]);
+    });
+
     it("confirms a hold into bookings for its owner, exactly its seats, once", async () => {
       const { store } = await fresh();
       await store.applyBatch([hold(alice, [5, 6])]);

@@ -30,5 +30,8 @@ export const PRINTABLE_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 /** The address a server listens on, and a client dials, unless told otherwise. */
 export const DEFAULT_ADDRESS = "127.0.0.1:50051";
 
+/** Where a server writes its development PKI, and the CLI looks for certificates, unless told otherwise. */
+export const DEFAULT_CERTS_DIR = "certs";
+
 /** The admin principal of the development PKI (`booking certs`). */
 export const DEV_ADMIN_PRINCIPAL = "spiffe://seat-booking.dev/admin";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Semaphore } from "async-mutex";
 import { AvailabilityFeed, type AvailabilityFeedOptions, type Watcher } from "./availability-feed.js";
 import { BookingFailure } from "./booking-failure.js";
-import { CORE_DEFAULTS } from "./core-defaults.js";
+import { ANY_SHOW_ID_PATTERN, CORE_DEFAULTS } from "./core-defaults.js";
 import { refusalFailure, type RefusalSubject } from "./failure-messages.js";
 import { validateHoldId, validateTtl } from "./hold-request-validation.js";
 import type {
@@ -539,8 +539,11 @@ export class BookingCore {
     throw new BookingFailure(`only an admin may ${what}; ${context.principal} is not one`, { reason: "ADMIN_ONLY", showId });
   }
 
+  /** The show a request names ("" = the default one); an id no show can have is refused, not looked up. */
   #showIdOf(showId: string): string {
-    return showId === "" ? this.defaultShowId : showId;
+    if (showId === "") return this.defaultShowId;
+    if (!ANY_SHOW_ID_PATTERN.test(showId)) throw impossibleShowId(showId);
+    return showId;
   }
 
   async #read<T>(read: () => Promise<T>, showId: string): Promise<T> {
@@ -701,6 +704,14 @@ function requireHold(applied: Applied): HoldRecord {
 function requireShow(applied: Applied): ShowRecord {
   if (applied.show === undefined) throw new Error("the store applied a show command without returning the show");
   return applied.show;
+}
+
+function impossibleShowId(showId: string): BookingFailure {
+  const shown = showId.length > 64 ? `${showId.slice(0, 64)}…` : showId;
+  return new BookingFailure(
+    `show_id "${shown}" cannot name a show: show ids are 1-64 letters, digits, "_", "." and "-", starting with a letter or digit`,
+    { reason: "INVALID_ARGUMENT", showId: "", violations: [{ field: "show_id", description: "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}" }] },
+  );
 }
 
 function showNotFound(showId: string): BookingFailure {

@@ -1,4 +1,4 @@
-import type { RefusalReason } from "./seat-store.js";
+import type { RefusalReason, SeatFault } from "./seat-store.js";
 
 /** Every reason the core refuses a request for. Stable: clients match on them. */
 export type FailureReason =
@@ -32,6 +32,8 @@ export interface BookingFailureFacts {
   readonly retryDelayMs?: number;
   /** The hold at fault, for hold reasons. */
   readonly holdId?: string;
+  /** Seats that break a second seat rule, named beside the reason's own. */
+  readonly alsoAtFault?: SeatFault;
 }
 
 /**
@@ -47,6 +49,7 @@ export class BookingFailure extends Error {
   readonly violations: readonly FieldViolation[];
   readonly retryDelayMs: number | undefined;
   readonly holdId: string | undefined;
+  readonly alsoAtFault: SeatFault | undefined;
 
   constructor(message: string, facts: BookingFailureFacts) {
     // A refusal is an answer, not a bug: nobody reads its stack, and
@@ -65,6 +68,7 @@ export class BookingFailure extends Error {
     this.violations = facts.violations ?? [];
     this.retryDelayMs = facts.retryDelayMs;
     this.holdId = facts.holdId;
+    this.alsoAtFault = facts.alsoAtFault;
   }
 }
 

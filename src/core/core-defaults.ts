@@ -29,3 +29,10 @@ export const MAX_DISPLAY_NAME_LENGTH = 200;
 
 /** What a show id created at run time looks like: a short slug. */
 export const SHOW_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/**
+ * What any show id looks like: the ids `--shows` accepts (letters, digits,
+ * `_ . -`, up to 64), which include every slug {@link SHOW_ID_PATTERN}
+ * allows. A call naming an id outside it names no show that can exist.
+ */
+export const ANY_SHOW_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

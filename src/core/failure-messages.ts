@@ -1,5 +1,5 @@
 import { BookingFailure, describeSeats } from "./booking-failure.js";
-import type { Refusal } from "./seat-store.js";
+import type { Refusal, SeatFault } from "./seat-store.js";
 
 /** What a refusal is about, for its message and details. */
 export interface RefusalSubject {
@@ -8,6 +8,14 @@ export interface RefusalSubject {
   readonly holdId?: string;
   /** For TOO_MANY_HOLDS: the limit. */
   readonly maxHoldsPerPrincipal?: number;
+}
+
+/** The sentence that names the seats breaking a second rule: "; seats 12, 13 are held". */
+function alsoClause(fault: SeatFault | undefined): string {
+  if (fault === undefined || fault.seats.length === 0) return "";
+  const are = fault.seats.length > 1 ? "are" : "is";
+  const what = fault.reason === "SEAT_HELD" ? "held" : "booked by another principal";
+  return `; ${describeSeats(fault.seats)} ${are} ${what}`;
 }
 
 /**
@@ -26,10 +34,12 @@ export function refusalFailure(subject: RefusalSubject, refusal: Refusal): Booki
     showId,
     seats: refusal.seats,
     ...(subject.holdId === undefined ? {} : { holdId: subject.holdId }),
+    ...(refusal.alsoAtFault === undefined ? {} : { alsoAtFault: refusal.alsoAtFault }),
   };
+  const also = alsoClause(refusal.alsoAtFault);
   switch (refusal.reason) {
     case "SEAT_ALREADY_BOOKED":
-      return new BookingFailure(`${seatList} of ${show} ${are} already booked`, facts);
+      return new BookingFailure(`${seatList} of ${show} ${are} already booked${also}`, facts);
     case "SEAT_HELD": {
       const waitS = Math.ceil((refusal.retryDelayMs ?? 0) / 1000);
       return new BookingFailure(`${seatList} of ${show} ${are} held; the hold lapses in ${waitS} s unless confirmed`, {
@@ -38,7 +48,7 @@ export function refusalFailure(subject: RefusalSubject, refusal: Refusal): Booki
       });
     }
     case "SEAT_NOT_BOOKED":
-      return new BookingFailure(`${seatList} of ${show} ${are} not booked`, facts);
+      return new BookingFailure(`${seatList} of ${show} ${are} not booked${also}`, facts);
     case "SEAT_NOT_OWNED":
       return new BookingFailure(`${seatList} of ${show} ${are} booked by another principal`, facts);
     case "SEATS_OUT_OF_RANGE": {

@@ -51,9 +51,10 @@ export function decideHoldCommand(
     return refusal("HOLD_NOT_FOUND");
   }
   const current = holdAsOf(hold, now);
-  if (current.state === "confirmed") return refusal("HOLD_CONFIRMED", hold.seats);
-  if (current.state === "released") return refusal("HOLD_RELEASED", hold.seats);
-  if (current.state === "expired") return refusal("HOLD_EXPIRED", hold.seats);
+  // The caller may see this hold, so its refusals name the hold's show.
+  if (current.state === "confirmed") return { ...refusal("HOLD_CONFIRMED", hold.seats), showId: hold.showId };
+  if (current.state === "released") return { ...refusal("HOLD_RELEASED", hold.seats), showId: hold.showId };
+  if (current.state === "expired") return { ...refusal("HOLD_EXPIRED", hold.seats), showId: hold.showId };
   switch (command.kind) {
     case "confirm":
       if (showState !== "open") return { ...refusal("SHOW_CLOSED", hold.seats), showId: hold.showId };

@@ -1,6 +1,7 @@
 import { MAX_REQUEST_ID_LENGTH } from "./idempotency.js";
 import type { ShowDefinition } from "./seat-store.js";
 import { BookingFailure, describeSeats, type FieldViolation } from "./booking-failure.js";
+import { codePoints } from "./code-points.js";
 
 /**
  * Checks a seat list against a show and the per-request maximum, and returns
@@ -59,9 +60,12 @@ export function validateSeats(
 
 /** Checks a client's idempotency key. */
 export function validateRequestId(requestId: string, showId: string): void {
-  if (requestId.length > MAX_REQUEST_ID_LENGTH) {
+  // Characters are code points, as the client wrote them: "😀" is one
+  // character in two UTF-16 units. No string has more code points than
+  // units, so only a long one is counted.
+  if (requestId.length > MAX_REQUEST_ID_LENGTH && codePoints(requestId) > MAX_REQUEST_ID_LENGTH) {
     throw new BookingFailure(
-      `request_id is ${requestId.length} characters long; the maximum is ${MAX_REQUEST_ID_LENGTH}`,
+      `request_id is ${codePoints(requestId)} characters long; the maximum is ${MAX_REQUEST_ID_LENGTH}`,
       {
         reason: "INVALID_REQUEST_ID",
         showId,

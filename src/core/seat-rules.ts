@@ -46,8 +46,9 @@ export function checkShow(command: SeatCommand | HoldCommand, show: ShowView | u
  * held by a live hold, the caller's own included: a holder confirms instead
  * (SEAT_HELD, retry after the last of those holds lapses). Cancelling needs
  * every seat booked, and owned by the caller unless the caller is an admin.
- * When several rules fail, the order above decides which one is reported,
- * and every seat that breaks it is named.
+ * When several rules fail, the first in that order is the reason reported,
+ * and the seats that break the next one are named beside it
+ * (`alsoAtFault`), so that one answer names every offending seat.
  */
 export function decideSeatCommand(
   command: SeatCommand | HoldCommand,
@@ -57,30 +58,35 @@ export function decideSeatCommand(
   const view = (seat: number): SeatView => seatAt(seat) ?? FREE;
   if (command.kind === "book" || command.kind === "hold") {
     const taken = command.seats.filter((seat) => view(seat).owner !== undefined);
-    if (taken.length > 0) {
-      return { ok: false, reason: "SEAT_ALREADY_BOOKED", seats: taken, replayed: false };
-    }
     let lastExpiry = 0;
     const held = command.seats.filter((seat) => {
       const hold = view(seat).hold;
-      if (!isHoldLive(hold, now)) return false;
+      if (view(seat).owner !== undefined || !isHoldLive(hold, now)) return false;
       lastExpiry = Math.max(lastExpiry, hold?.expiresAt ?? 0);
       return true;
     });
+    if (taken.length > 0) {
+      const refusal: Refusal = { ok: false, reason: "SEAT_ALREADY_BOOKED", seats: taken, replayed: false };
+      return held.length > 0 ? { ...refusal, alsoAtFault: { reason: "SEAT_HELD", seats: held } } : refusal;
+    }
     if (held.length > 0) {
       return { ok: false, reason: "SEAT_HELD", seats: held, replayed: false, retryDelayMs: lastExpiry - now };
     }
     return { ok: true, seats: command.seats, replayed: false };
   }
   const free = command.seats.filter((seat) => view(seat).owner === undefined);
+  const othersSeats = command.isAdmin
+    ? []
+    : command.seats.filter((seat) => {
+        const owner = view(seat).owner;
+        return owner !== undefined && owner !== command.principal;
+      });
   if (free.length > 0) {
-    return { ok: false, reason: "SEAT_NOT_BOOKED", seats: free, replayed: false };
+    const refusal: Refusal = { ok: false, reason: "SEAT_NOT_BOOKED", seats: free, replayed: false };
+    return othersSeats.length > 0 ? { ...refusal, alsoAtFault: { reason: "SEAT_NOT_OWNED", seats: othersSeats } } : refusal;
   }
-  if (!command.isAdmin) {
-    const othersSeats = command.seats.filter((seat) => view(seat).owner !== command.principal);
-    if (othersSeats.length > 0) {
-      return { ok: false, reason: "SEAT_NOT_OWNED", seats: othersSeats, replayed: false };
-    }
+  if (othersSeats.length > 0) {
+    return { ok: false, reason: "SEAT_NOT_OWNED", seats: othersSeats, replayed: false };
   }
   return { ok: true, seats: command.seats, replayed: false };
 }

@@ -175,6 +175,18 @@ export interface Refusal {
   readonly showId?: string;
   /** SEATS_OUT_OF_RANGE and SHOW_SHRINK_BLOCKED: the show's seat count. */
   readonly totalSeats?: number;
+  /**
+   * The seats that break the next rule in the order, when some seats break
+   * one rule and others another (seats booked and seats held; seats not
+   * booked and seats booked by someone else): the message names them all.
+   */
+  readonly alsoAtFault?: SeatFault;
+}
+
+/** Seats that break one seat rule. */
+export interface SeatFault {
+  readonly reason: "SEAT_HELD" | "SEAT_NOT_OWNED";
+  readonly seats: readonly number[];
 }
 
 /** An applied command. */

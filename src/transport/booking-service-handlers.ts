@@ -121,7 +121,7 @@ export function bookingServiceHandlers(core: BookingCore, handlers: UnaryHandler
     }),
     holdSeats: handlers.handler<HoldSeatsRequest, HoldSeatsResponse>("HoldSeats", "write", async (request, context) => {
       const change = await core.hold(
-        { showId: request.showId, seats: request.seats, requestId: request.requestId, ttlMs: durationMs(request.ttl) },
+        { showId: request.showId, seats: request.seats, requestId: request.requestId, ttlMs: durationMs(request.ttl, request.showId) },
         callContext(context),
       );
       return create(HoldSeatsResponseSchema, { hold: holdMessage(change.hold), replayed: change.replayed });

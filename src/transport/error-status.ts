@@ -111,6 +111,10 @@ function bookingErrorStatus(error: BookingFailure): WireStatus {
   const metadata: Record<string, string> = { show_id: error.showId };
   if (error.seats.length > 0) metadata["seats"] = error.seats.join(",");
   if (error.holdId !== undefined) metadata["hold_id"] = error.holdId;
+  if (error.alsoAtFault !== undefined) {
+    metadata["also_reason"] = error.alsoAtFault.reason;
+    metadata["also_seats"] = error.alsoAtFault.seats.join(",");
+  }
   const details = [errorInfo(error.reason, metadata)];
   if (error.violations.length > 0) {
     details.push(

@@ -66,6 +66,8 @@ export class BookingModel {
   /** The answer `request` must get now; the model is updated as the server would be. */
   apply(request: ModelRequest): ModelAnswer {
     const showId = request.showId === "" ? this.#config.defaultShowId : request.showId;
+    // The README's rule for any show id: an id outside it is refused unread.
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(showId)) return { code: status.INVALID_ARGUMENT };
     const owners = this.#owners.get(showId);
     if (owners === undefined) return { code: status.NOT_FOUND };
     if (request.method === "showAvailable") {
@@ -78,7 +80,7 @@ export class BookingModel {
       seats.length > this.#config.maxSeatsPerRequest ||
       seats.some((seat) => seat < 1 || seat > owners.length) ||
       new Set(seats).size !== seats.length ||
-      request.requestId.length > this.#config.maxRequestIdLength;
+      [...request.requestId].length > this.#config.maxRequestIdLength;
     if (invalid) return { code: status.INVALID_ARGUMENT };
     const sorted = [...seats].sort((a, b) => a - b);
     const fingerprint = `${request.method}:${showId}:${sorted.join(",")}`;

@@ -1197,7 +1197,8 @@ export type AvailabilitySnapshot = Message<"booking.v1.AvailabilitySnapshot"> & 
 
   /**
    * True when the request asked to resume from a version that the change
-   * log no longer reaches: this snapshot replaces the client's state.
+   * log no longer reaches, or that the show has not reached: this snapshot
+   * replaces the client's state.
    *
    * @generated from field: bool resume_too_old = 10;
    */
@@ -1667,9 +1668,11 @@ export const BookingService: GenService<{
    * the snapshot gives exactly what ShowAvailable returns at that version.
    * With resume_from_version set and still within the server's change log
    * (--change-log-max-versions, --change-log-max-age), the stream starts with
-   * the changes after it and no snapshot; when it is too old, the first
-   * message is a fresh snapshot with resumed = false, so a client never has to
-   * guess whether it missed something.
+   * the changes after it and no snapshot; when it is too old, or beyond the
+   * show's latest version (a version this show never reached, say from
+   * before a memory store restarted), the first message is a fresh snapshot
+   * with resume_too_old = true, so a client never has to guess whether it
+   * missed something.
    *
    * A watcher that reads slower than changes arrive is not buffered without
    * bound: when its backlog passes the server's limit, its stream ends with
