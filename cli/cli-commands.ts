@@ -92,7 +92,7 @@ async function runOperations(command: Extract<CliCommand, { kind: "client" }>, i
     return EXIT_USAGE_OR_CONNECTION;
   }
 
-  const context = { address: connection.address, deadlineMs: command.deadlineMs ?? DEFAULT_DEADLINE_MS };
+  const context = { address: connection.address, deadlineMs: command.deadlineMs ?? DEFAULT_DEADLINE_MS, certPath: connection.certPath };
   try {
     if (command.operations[0]?.kind === "watch") {
       return await runWatch(

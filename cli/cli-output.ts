@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import {
@@ -128,7 +129,7 @@ function missing(field: string): never {
 export function formatFailure(
   operation: OperationResult["operation"] | "watch",
   error: BookingError,
-  context: { readonly address: string; readonly deadlineMs: number },
+  context: { readonly address: string; readonly deadlineMs: number; readonly certPath?: string },
   json: boolean,
 ): string {
   const message = oneLine(error.message);
@@ -156,10 +157,22 @@ export function formatFailure(
       return `booking: ${operation}: no answer from ${context.address} within ${context.deadlineMs} ms (DEADLINE_EXCEEDED): ${message}\n`;
     default: {
       const verb = isRefusal(error.code) ? "refused" : "failed";
-      const hint = error.reason === "ADMIN_ONLY" ? " (run it with an admin certificate, e.g. --as admin)" : "";
+      const hint = error.reason === "ADMIN_ONLY" ? adminHint(context.certPath) : "";
       return `booking: ${operation} ${verb} (${error.codeName}): ${message}${hint}\n`;
     }
   }
+}
+
+/**
+ * What to do about ADMIN_ONLY. Already calling with an admin.crt (--as
+ * admin), the certificate is not the problem: the server's --admins does not
+ * name its identity (a server on its own PKI names no admin by default).
+ */
+function adminHint(certPath: string | undefined): string {
+  if (certPath !== undefined && basename(certPath) === "admin.crt") {
+    return ` (${certPath} is not an admin on this server: its serve --admins must name that certificate's identity)`;
+  }
+  return " (run it with an admin certificate, e.g. --as admin)";
 }
 
 /** A usage or setup error for stderr: one line, JSON with `json`. */

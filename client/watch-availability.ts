@@ -222,11 +222,21 @@ export function startWatch(dependencies: WatchDependencies, init: WatchAvailabil
         // grpc-js emits 'error' once more after the loop below has let go of the stream.
         stream.on("error", () => {});
         let answered = false;
+        // A throw from the app's onReconnected ends the loop with that error.
+        // Called from the stream's 'metadata' event it would otherwise be an
+        // uncaught exception that ends the app.
+        let callbackFailure: { readonly error: unknown } | undefined;
         const answer = () => {
           if (answered) return;
           answered = true;
           failures = 0;
-          if (retried) options.onReconnected?.({ address, fromVersion });
+          if (!retried || options.onReconnected === undefined) return;
+          try {
+            options.onReconnected({ address, fromVersion });
+          } catch (error) {
+            callbackFailure = { error };
+            stream.cancel();
+          }
         };
         stream.on("metadata", answer);
         let resumed = fromVersion !== undefined;
@@ -234,6 +244,7 @@ export function startWatch(dependencies: WatchDependencies, init: WatchAvailabil
         try {
           for await (const message of stream) {
             answer();
+            if (callbackFailure !== undefined) break;
             const update = take(message as WatchAvailabilityResponse, resumed);
             if (update === "gap") {
               const at = seatMap === undefined ? "before a snapshot" : `after version ${seatMap.version}`;
@@ -252,6 +263,7 @@ export function startWatch(dependencies: WatchDependencies, init: WatchAvailabil
           current = undefined;
           stream.cancel();
         }
+        if (callbackFailure !== undefined) throw callbackFailure.error;
         if (closed) return;
         if (isAborted(signal)) throw aborted(signal);
         failures++;

@@ -6,7 +6,7 @@ import type { ChangeLogRetention } from "./core/show-changes.js";
 import type { ShowDefinition } from "./core/seat-store.js";
 import type { BookingServerSettings } from "./transport/booking-server.js";
 import { defaultBurst, SERVER_DEFAULTS as DEFAULTS } from "./server-defaults.js";
-import { DEFAULT_SQLITE_PATH } from "./stores/open-store.js";
+import { DEFAULT_SQLITE_PATH, isStoreSpec, STORE_SPEC_FORMS } from "./stores/open-store.js";
 import { isLoopbackHost } from "./dashboard/loopback-host.js";
 import { ANY_SHOW_ID_PATTERN, CORE_DEFAULTS, MIN_HOLD_TTL_MS } from "./core/core-defaults.js";
 
@@ -203,10 +203,18 @@ export function parseServerConfig(
     const variable = options[name].env;
     return variable === "" ? undefined : env[variable];
   };
+  // A switch's variable must say yes or no: a value like "maybe" or "of"
+  // (for off) is refused rather than read as one or the other, since both
+  // switches here turn a safety off.
   const bool = (name: OptionName): boolean => {
     if (flags[name] === true) return true;
-    const value = env[options[name].env];
-    return value !== undefined && ["1", "true", "yes"].includes(value.toLowerCase());
+    const variable = options[name].env;
+    const value = env[variable];
+    if (value === undefined) return false;
+    const normalized = value.trim().toLowerCase();
+    if (["1", "true", "yes", "on"].includes(normalized)) return true;
+    if (["", "0", "false", "no", "off"].includes(normalized)) return false;
+    throw new ConfigError(`${variable} must be 1, true, yes or on to turn --${name} on, or 0, false, no, off or empty for off, got "${value}"`);
   };
   const integer = (name: OptionName, fallback: number, min: number): number => {
     const raw = text(name);
@@ -237,6 +245,8 @@ export function parseServerConfig(
       `--max-hold-lifetime (${formatDuration(maxHoldLifetimeMs)}) must be at least --max-hold-ttl (${formatDuration(maxHoldTtlMs)})`,
     );
   }
+  const store = text("store") ?? DEFAULTS.store;
+  if (!isStoreSpec(store)) throw new ConfigError(`--store (BOOKING_STORE) must be ${STORE_SPEC_FORMS}, got "${store}"`);
   const certsDir = text("certs-dir") ?? DEFAULTS.certsDir;
   const devPki = text("ca") === undefined && text("cert") === undefined && text("key") === undefined;
   const shows = parseShows(text("shows") ?? DEFAULTS.shows, maxSeatsPerShow);
@@ -271,7 +281,7 @@ export function parseServerConfig(
     admins: list(text("admins")) ?? (devPki ? [DEV_ADMIN_PRINCIPAL] : []),
     allowedPrincipals: list(text("allow")),
     logLevel: parseLogLevel(text("log-level") ?? DEFAULTS.logLevel),
-    store: text("store") ?? DEFAULTS.store,
+    store,
     requestIdRetentionMs: integer("request-id-retention-hours", DEFAULTS.requestIdRetentionHours, 1) * 60 * 60 * 1000,
     maxSeatsPerRequest: integer("max-seats-per-request", DEFAULTS.maxSeatsPerRequest, 1),
     maxInFlight: integer("max-in-flight", DEFAULTS.maxInFlight, 1),

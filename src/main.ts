@@ -41,6 +41,10 @@ export async function runServeCommand(argv: readonly string[]): Promise<number> 
   try {
     return await serve(config, logger);
   } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`booking serve: ${error.message}\n`);
+      return 2;
+    }
     logger.fatal({ err: error }, "server failed");
     logger.flush();
     process.stderr.write(`booking serve: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -203,12 +207,18 @@ async function loadCertificates(config: ServerConfig, logger: Logger): Promise<R
     const { created, paths } = await ensureDevPki(config.certsDir);
     if (created) process.stderr.write(`created a development PKI in ${paths.dir}/\n`);
   }
-  return ReloadingCertificates.load(config, {
-    onReload: ({ ok, error }) =>
-      ok
-        ? logger.info("reloaded the server certificate, key and client CA; new connections use them")
-        : logger.warn({ error }, "ignored changed certificate files that do not form a valid set; still serving the previous ones"),
-  });
+  try {
+    return await ReloadingCertificates.load(config, {
+      onReload: ({ ok, error }) =>
+        ok
+          ? logger.info("reloaded the server certificate, key and client CA; new connections use them")
+          : logger.warn({ error }, "ignored changed certificate files that do not form a valid set; still serving the previous ones"),
+    });
+  } catch (error) {
+    // Files that are missing or do not form a certificate set are a setting
+    // to fix, like a bad flag: one line and exit 2, not a crash report.
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
 }
 
 function printGreeting(config: ServerConfig, address: string): void {

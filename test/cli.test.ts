@@ -5,7 +5,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { status } from "@grpc/grpc-js";
 import { parseCliArguments, UsageError, type CliCommand } from "../cli/cli-arguments.js";
+import { formatFailure } from "../cli/cli-output.js";
+import { BookingError } from "../client/index.js";
 import { CLI_PATH, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { lines, runBooking, type Run } from "./support/cli-run.js";
 
@@ -151,6 +154,25 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await rm(dir, { recursive: true, force: true });
+});
+
+describe("formatFailure's advice on ADMIN_ONLY", () => {
+  const refusal = new BookingError(status.PERMISSION_DENIED, "only an admin may create a show; spiffe://x/admin is not one", {
+    reason: "ADMIN_ONLY",
+  });
+  const context = { address: "127.0.0.1:50051", deadlineMs: 5000 };
+
+  it("tells a caller with another certificate to use an admin one", () => {
+    expect(formatFailure("shows create", refusal, { ...context, certPath: "certs/alice.crt" }, false)).toBe(
+      "booking: shows create refused (PERMISSION_DENIED): only an admin may create a show; spiffe://x/admin is not one (run it with an admin certificate, e.g. --as admin)\n",
+    );
+  });
+
+  it("does not tell a caller already using admin.crt to pass --as admin: the server's --admins is what lacks it", () => {
+    expect(formatFailure("shows create", refusal, { ...context, certPath: "pki/admin.crt" }, false)).toBe(
+      "booking: shows create refused (PERMISSION_DENIED): only an admin may create a show; spiffe://x/admin is not one (pki/admin.crt is not an admin on this server: its serve --admins must name that certificate's identity)\n",
+    );
+  });
 });
 
 describe("booking CLI", () => {

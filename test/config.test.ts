@@ -81,9 +81,17 @@ describe("parseServerConfig", () => {
     });
   });
 
-  it("treats 1, true and yes as a true boolean variable", () => {
-    for (const value of ["1", "true", "YES"]) expect(parse([], { BOOKING_INSECURE: value }).insecure).toBe(true);
-    expect(parse([], { BOOKING_INSECURE: "0" }).insecure).toBe(false);
+  it("treats 1, true, yes and on as a true boolean variable, 0, false, no, off and empty as false", () => {
+    for (const value of ["1", "true", "YES", "on"]) expect(parse([], { BOOKING_INSECURE: value }).insecure).toBe(true);
+    for (const value of ["0", "false", "No", "off", ""]) expect(parse([], { BOOKING_INSECURE: value }).insecure).toBe(false);
+  });
+
+  it("refuses a boolean variable that says neither yes nor no, naming the variable and the values it takes", () => {
+    for (const [variable, value] of [["BOOKING_INSECURE", "maybe"], ["BOOKING_DASHBOARD_ALLOW_REMOTE", "of"]] as const) {
+      expect(() => parse([], { [variable]: value })).toThrow(
+        new ConfigError(`${variable} must be 1, true, yes or on to turn --${variable === "BOOKING_INSECURE" ? "insecure" : "dashboard-allow-remote"} on, or 0, false, no, off or empty for off, got "${value}"`),
+      );
+    }
   });
 
   it("stops using the development PKI and its admin once any certificate path is given", () => {

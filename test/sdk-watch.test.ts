@@ -158,6 +158,41 @@ describe("watchAvailability without a server", () => {
     expect(reconnected).toEqual([{ address: "b:2", fromVersion: 4n }]);
   });
 
+  it("ends the loop with the error an onReconnected callback throws, instead of an uncaught exception, and cancels the stream", async () => {
+    const server = fakeServer();
+    const mistake = new Error("the app's own bug");
+    const watch = startWatch(
+      { open: server.open, address: "a:1", policy },
+      {},
+      {
+        onReconnected: () => {
+          throw mistake;
+        },
+      },
+    );
+    let emitted: "returned" | unknown = "not yet";
+    void (async () => {
+      const first = await server.subscription(0);
+      first.send(snapshotEvent(3n, range(1, 10)));
+      first.fail(new BookingError(status.UNAVAILABLE, "Connection dropped"));
+      const second = await server.subscription(1);
+      try {
+        second.emit("metadata");
+        emitted = "returned";
+      } catch (error) {
+        emitted = error;
+      }
+    })();
+    const kinds: string[] = [];
+    const loop = (async () => {
+      for await (const update of watch) kinds.push(update.kind);
+    })();
+    await expect(loop).rejects.toBe(mistake);
+    expect(emitted).toBe("returned");
+    expect(kinds).toEqual(["snapshot"]);
+    expect(server.streams[1]?.cancelled).toBe(true);
+  });
+
   it("subscribes again from the last version applied when changes skip a version", async () => {
     const server = fakeServer();
     const watch = startWatch({ open: server.open, address: "a:1", policy }, { showId: "main" });

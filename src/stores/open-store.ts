@@ -70,6 +70,11 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
   return SqliteStore.open({ path, ...common });
 }
 
+/** True when {@link openStore} knows the form of `spec` (whether the store is reachable is another matter). */
+export function isStoreSpec(spec: string): boolean {
+  return spec === "memory" || /^postgres(ql)?:\/\//.test(spec) || sqlitePath(spec) !== undefined;
+}
+
 function sqlitePath(spec: string): string | undefined {
   if (spec === "sqlite") return DEFAULT_SQLITE_PATH;
   if (spec.startsWith("sqlite:")) {

@@ -115,32 +115,47 @@ export class ReloadingCertificates implements CertificateProvider {
   }
 }
 
-async function fileFingerprint(paths: CertificatePaths): Promise<string> {
-  const stats = await Promise.all(
-    [paths.caCertPath, paths.serverCertPath, paths.serverKeyPath].map((path) => stat(path)),
+/** The three files, each with what it is, for messages. */
+function certificateFiles(paths: CertificatePaths): { readonly path: string; readonly what: string }[] {
+  return [
+    { path: paths.caCertPath, what: "client CA certificate" },
+    { path: paths.serverCertPath, what: "server certificate" },
+    { path: paths.serverKeyPath, what: "server key" },
+  ];
+}
+
+/**
+ * Runs `step` on every file, then reports every file it failed on in one
+ * message ("cannot read the server key certs/server.key: ..."), not only
+ * whichever failed first.
+ */
+async function eachFile<T>(paths: CertificatePaths, step: (path: string) => Promise<T>): Promise<T[]> {
+  const files = certificateFiles(paths);
+  const outcomes = await Promise.allSettled(files.map((file) => step(file.path)));
+  const failures = outcomes.flatMap((outcome, index) =>
+    outcome.status === "rejected" ? [`cannot read the ${files[index]?.what} ${files[index]?.path}: ${(outcome.reason as Error).message}`] : [],
   );
+  if (failures.length > 0) throw new Error(failures.join("; "));
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
+}
+
+async function fileFingerprint(paths: CertificatePaths): Promise<string> {
+  const stats = await eachFile(paths, (path) => stat(path));
   return stats.map((entry) => `${entry.ino}:${entry.size}:${entry.mtimeMs}`).join("|");
 }
 
 async function readMaterial(paths: CertificatePaths): Promise<CertificateMaterial> {
-  const read = async (path: string, what: string): Promise<Buffer> => {
-    try {
-      return await readFile(path);
-    } catch (error) {
-      throw new Error(`cannot read the ${what} ${path}: ${(error as Error).message}`);
-    }
-  };
-  const [ca, cert, key] = await Promise.all([
-    read(paths.caCertPath, "client CA certificate"),
-    read(paths.serverCertPath, "server certificate"),
-    read(paths.serverKeyPath, "server key"),
-  ]);
-  let certificate: X509Certificate;
+  const [ca, cert, key] = (await eachFile(paths, (path) => readFile(path))) as [Buffer, Buffer, Buffer];
   try {
     new X509Certificate(ca);
+  } catch (error) {
+    throw new Error(`${paths.caCertPath} (the client CA) is not a PEM certificate: ${(error as Error).message}`);
+  }
+  let certificate: X509Certificate;
+  try {
     certificate = new X509Certificate(cert);
   } catch (error) {
-    throw new Error(`${paths.caCertPath} or ${paths.serverCertPath} is not a PEM certificate: ${(error as Error).message}`);
+    throw new Error(`${paths.serverCertPath} (the server certificate) is not a PEM certificate: ${(error as Error).message}`);
   }
   let privateKey;
   try {
