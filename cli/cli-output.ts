@@ -150,11 +150,17 @@ export function formatFailure(
       },
     })}\n`;
   }
+  // Without an answer a change may or may not have happened: the request id
+  // settles it, and text output is the only place a person can read it.
+  const settle = error.requestId === undefined ? "" : `; to settle it, run the same command with --request-id ${error.requestId}`;
   switch (error.code) {
     case status.UNAVAILABLE:
-      return `booking: ${operation}: cannot reach the server at ${context.address} (UNAVAILABLE after ${attempts(error)}): ${message}\n`;
+      if (error.reason === "STORE_UNAVAILABLE") {
+        return `booking: ${operation}: the server at ${context.address} cannot reach its database (UNAVAILABLE after ${attempts(error)}): ${message}${settle}\n`;
+      }
+      return `booking: ${operation}: cannot reach the server at ${context.address} (UNAVAILABLE after ${attempts(error)}): ${message}${settle}\n`;
     case status.DEADLINE_EXCEEDED:
-      return `booking: ${operation}: no answer from ${context.address} within ${context.deadlineMs} ms (DEADLINE_EXCEEDED): ${message}\n`;
+      return `booking: ${operation}: no answer from ${context.address} within ${context.deadlineMs} ms (DEADLINE_EXCEEDED): ${message}${settle}\n`;
     default: {
       const verb = isRefusal(error.code) ? "refused" : "failed";
       const hint = error.reason === "ADMIN_ONLY" ? adminHint(context.certPath) : "";

@@ -175,14 +175,45 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   // Stopped first, awaited after the drain: a sweep stuck on the store must not hold up the drain.
   const sweeperStopped = sweeper.stop();
   await server.shutdown(config.shutdownGraceMs);
-  await dashboard?.close();
-  await sweeperStopped;
   metricsServer?.close();
   certificates?.close();
-  await core.close();
+  // Closing waits for the store's work in flight. A database that hangs (a
+  // frozen host, a network that drops packets) never answers it, so closing
+  // gets one more grace period and is then abandoned: nothing was
+  // acknowledged from a transaction that had not committed, and a client
+  // retries it with the same request id.
+  const closed = await settlesWithin(
+    (async () => {
+      await dashboard?.close();
+      await sweeperStopped;
+      await core.close();
+    })(),
+    config.shutdownGraceMs,
+  );
+  if (!closed) {
+    lifecycle.warn(
+      { waited_ms: config.shutdownGraceMs },
+      "the store did not close within the grace period (the database does not answer); exiting without it",
+    );
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    return 1;
+  }
   lifecycle.info("stopped");
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   return 0;
+}
+
+/** True when `work` settles within `ms`; false, leaving it running, when it does not. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -168,6 +168,18 @@ describe("formatFailure's advice on ADMIN_ONLY", () => {
     );
   });
 
+  it("says the database, not the server, is out of reach on STORE_UNAVAILABLE, and names the request id that settles the change", () => {
+    const outage = new BookingError(status.UNAVAILABLE, "the booking store is unreachable; retry with the same request_id", {
+      reason: "STORE_UNAVAILABLE",
+      requestId: "0193a5c4-0000-7000-8000-000000000001",
+      attempts: 4,
+    });
+    expect(formatFailure("book", outage, context, false)).toBe(
+      "booking: book: the server at 127.0.0.1:50051 cannot reach its database (UNAVAILABLE after 4 attempts): " +
+        "the booking store is unreachable; retry with the same request_id; to settle it, run the same command with --request-id 0193a5c4-0000-7000-8000-000000000001\n",
+    );
+  });
+
   it("does not tell a caller already using admin.crt to pass --as admin: the server's --admins is what lacks it", () => {
     expect(formatFailure("shows create", refusal, { ...context, certPath: "pki/admin.crt" }, false)).toBe(
       "booking: shows create refused (PERMISSION_DENIED): only an admin may create a show; spiffe://x/admin is not one (pki/admin.crt is not an admin on this server: its serve --admins must name that certificate's identity)\n",
@@ -336,6 +348,8 @@ describe("booking CLI", () => {
     expect(run.stdout).toBe("");
     expect(lines(run.stderr)).toHaveLength(1);
     expect(run.stderr).toContain(`cannot reach the server at ${address} (UNAVAILABLE`);
+    // The booking may or may not have happened: the line names the id that settles it.
+    expect(run.stderr).toMatch(/; to settle it, run the same command with --request-id [0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\n$/);
   });
 
   it("exits with code 2 and names the missing file when the certificates are not there", async () => {

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,5 +66,18 @@ describe("openStore", () => {
       expect((error as TypeError).message).toContain(`"${spec}"`);
       expect((error as TypeError).message).toContain("postgres://");
     }
+  });
+
+  it("says that the PostgreSQL store could not be opened, and where the URL points (no password), when nothing answers there", async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const error = await openStore(`postgres://booking:secret@127.0.0.1:${port}/tickets`).then(
+      () => undefined,
+      (caught: unknown) => caught as Error,
+    );
+    expect(error?.message).toMatch(new RegExp(`^cannot open the PostgreSQL store at 127\\.0\\.0\\.1:${port}, database tickets: .*ECONNREFUSED`));
+    expect(error?.message).not.toContain("secret");
   });
 });

@@ -169,12 +169,17 @@ export class PostgresStore implements SeatStore {
    * date; safe when many instances start at once.
    */
   static async open(options: string | PostgresStoreOptions): Promise<PostgresStore> {
-    const store = new PostgresStore(typeof options === "string" ? { connectionString: options } : options);
+    const settings = typeof options === "string" ? { connectionString: options } : options;
+    const store = new PostgresStore(settings);
     try {
       await migratePostgres(store.#pool);
     } catch (error) {
       await store.close();
-      throw error;
+      // "connect ECONNREFUSED 127.0.0.1:5432" alone does not say that the
+      // PostgreSQL store is what failed, nor where the URL pointed.
+      throw new Error(`cannot open the PostgreSQL store at ${whereTo(settings.connectionString)}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
     return store;
   }
@@ -547,4 +552,20 @@ function isRetryable(error: unknown): boolean {
 function backoff(attempt: number): Promise<void> {
   const ceiling = Math.min(250, 5 * 2 ** attempt);
   return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+}
+
+/**
+ * Where a connection string points, without its password: host, port and
+ * database, with libpq's defaults (localhost, 5432, the user's name) for
+ * what it leaves out.
+ */
+function whereTo(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    const user = decodeURIComponent(url.username) || "the current user";
+    const database = decodeURIComponent(url.pathname.slice(1)) || `the default database (${user})`;
+    return `${url.hostname || "localhost"}:${url.port || "5432"}, database ${database}`;
+  } catch {
+    return "the given URL";
+  }
 }

@@ -12,6 +12,7 @@ export class TcpProxy {
   refuseConnections = false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #dropWaiters: (() => void)[] = [];
   #targetPort: number;
 
   readonly #targetHost: string;
@@ -42,6 +43,14 @@ export class TcpProxy {
     this.#targetPort = port;
   }
 
+  /**
+   * Resolves when the next reply is dropped (with `dropReplies` on): the
+   * server has answered a request that its client will now wait for forever.
+   */
+  replyDropped(): Promise<void> {
+    return new Promise((resolve) => this.#dropWaiters.push(resolve));
+  }
+
   /** Cuts every open connection. */
   resetConnections(): void {
     for (const socket of this.#sockets) socket.destroy();
@@ -62,7 +71,11 @@ export class TcpProxy {
     this.#sockets.add(client).add(upstream);
     client.on("data", (chunk) => upstream.write(chunk));
     upstream.on("data", (chunk) => {
-      if (!this.dropReplies) client.write(chunk);
+      if (!this.dropReplies) {
+        client.write(chunk);
+        return;
+      }
+      for (const waiter of this.#dropWaiters.splice(0)) waiter();
     });
     const closeBoth = (): void => {
       client.destroy();
