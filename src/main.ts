@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { descriptorSetBytes } from "../gen/descriptor-set.js";
 import { DEFAULT_ADDRESS, DEFAULT_CERTS_DIR } from "../wire/wire-constants.js";
 import { BookingCore } from "./core/booking-core.js";
+import type { ShowDefinition } from "./core/seat-store.js";
 import { ConfigError, parseHostPort, parseServerConfig, SERVE_USAGE, type ServerConfig } from "./config.js";
 import { startHoldSweeper } from "./hold-sweeper.js";
 import { serveDashboard, type DashboardServer } from "./dashboard/dashboard-server.js";
@@ -85,7 +86,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     maxHoldsPerPrincipal: config.maxHoldsPerPrincipal,
     feed: { maxBacklog: config.watchMaxBacklog },
   });
-  await warnAboutResizedShows(core, logger);
+  const servedShows = await warnAboutResizedShows(core, logger);
   const metrics = config.metricsListen === undefined ? undefined : createBookingMetrics(core);
   const server = createBookingServer({
     core,
@@ -158,7 +159,8 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     {
       address,
       store: core.storeKind,
-      shows: config.shows,
+      // As stored: a show resized at run time keeps its size over --shows.
+      shows: servedShows,
       tls: config.insecure ? "off" : "mutual",
       admins: config.admins,
     },
@@ -221,9 +223,11 @@ async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolea
  * differs from the configuration: it was resized at run time, and a start
  * leaves it as it is rather than shrink or grow it behind anyone's back.
  */
-async function warnAboutResizedShows(core: BookingCore, logger: Logger): Promise<void> {
+async function warnAboutResizedShows(core: BookingCore, logger: Logger): Promise<ShowDefinition[]> {
+  const served: ShowDefinition[] = [];
   for (const configured of core.shows) {
     const stored = await core.getShow(configured.id);
+    served.push({ id: stored.id, totalSeats: stored.totalSeats });
     if (stored.totalSeats !== configured.totalSeats) {
       logger.warn(
         { show: configured.id, configured_seats: configured.totalSeats, stored_seats: stored.totalSeats },
@@ -231,6 +235,7 @@ async function warnAboutResizedShows(core: BookingCore, logger: Logger): Promise
       );
     }
   }
+  return served;
 }
 
 async function loadCertificates(config: ServerConfig, logger: Logger): Promise<ReloadingCertificates> {

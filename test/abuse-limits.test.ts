@@ -51,27 +51,27 @@ describe("BookingServer message limits", () => {
   it("judges a request of exactly 64 KiB on its content, and refuses one byte more", async () => {
     const channel = AbuseChannel.open(server.address, server.pki.caCert, server.pki.clients.bob);
     try {
-      // The content is an unknown show id of almost 64 KiB: NOT_FOUND.
+      // The content is a show id of almost 64 KiB, which no show can have: INVALID_ARGUMENT.
       const atLimit = await channel.bytes(BOOKING_PATHS.bookSeats, requestOfSize(64 * KIB), { deadline: Date.now() + 5000 });
       const overLimit = await channel.bytes(BOOKING_PATHS.bookSeats, requestOfSize(64 * KIB + 1), {
         deadline: Date.now() + 5000,
       });
-      expect(status[atLimit.code]).toBe("NOT_FOUND");
+      expect(status[atLimit.code]).toBe("INVALID_ARGUMENT");
       expect(status[overLimit.code]).toBe("RESOURCE_EXHAUSTED");
     } finally {
       channel.close();
     }
   });
 
-  it("answers NOT_FOUND to an unknown show id of any length without echoing it whole, and the connection keeps working", async () => {
+  it("answers a show id of any length without echoing it whole (NOT_FOUND up to 64 characters, INVALID_ARGUMENT beyond), and the connection keeps working", async () => {
     const channel = AbuseChannel.open(server.address, server.pki.caCert, server.pki.clients.bob);
     try {
-      for (const length of [100, 1_000, 30_000, 60_000]) {
+      for (const length of [64, 100, 1_000, 30_000, 60_000]) {
         const showId = "s".repeat(length);
         // A bound on waiting, not a timing assertion: a stuck call ends as DEADLINE_EXCEEDED.
         const answer = await channel.booking("showAvailable", { showId }, { deadline: Date.now() + 5000 });
         const echoed = answer.trailers?.get("grpc-status-details-bin")[0]?.length ?? 0;
-        expect({ length, code: status[answer.code] }).toEqual({ length, code: "NOT_FOUND" });
+        expect({ length, code: status[answer.code] }).toEqual({ length, code: length <= 64 ? "NOT_FOUND" : "INVALID_ARGUMENT" });
         expect(answer.details.length + echoed).toBeLessThan(8 * KIB);
         expect(status[(await channel.booking("showAvailable", { showId: "small" })).code]).toBe("OK");
       }
@@ -84,7 +84,7 @@ describe("BookingServer message limits", () => {
     const small = await startTestServer({ pki: server.pki, server: { maxReceiveBytes: 1024 } });
     const channel = AbuseChannel.open(small.address, small.pki.caCert, small.pki.clients.bob);
     try {
-      expect(status[(await channel.bytes(BOOKING_PATHS.bookSeats, requestOfSize(1024))).code]).toBe("NOT_FOUND");
+      expect(status[(await channel.bytes(BOOKING_PATHS.bookSeats, requestOfSize(1024))).code]).toBe("INVALID_ARGUMENT");
       expect(status[(await channel.bytes(BOOKING_PATHS.bookSeats, requestOfSize(1025))).code]).toBe("RESOURCE_EXHAUSTED");
     } finally {
       channel.close();

@@ -137,5 +137,7 @@ describe("a start with --shows", () => {
       configured_seats: 50,
       stored_seats: 60,
     });
+    // The listening line names what is served, not what --shows said.
+    expect(second.logLines.find((line) => line["msg"] === "listening")?.["shows"]).toEqual([{ id: "main", totalSeats: 60 }]);
   }, 30_000);
 });
