@@ -12,7 +12,9 @@ const alice = { principal: "spiffe://test/alice" };
 const admin = { principal: "spiffe://test/admin" };
 /** `npm test` builds the page first. */
 const assetsDir = fileURLToPath(new URL("../dist/dashboard/", import.meta.url));
-const logger = pino({ level: "silent" });
+/** What the dashboards of this file logged, parsed: errors must come from the server's faults only. */
+const logged: { level: number; msg: string }[] = [];
+const logger = pino({ level: "warn" }, { write: (line: string) => void logged.push(JSON.parse(line) as { level: number; msg: string }) });
 
 const opened: { core: BookingCore; dashboard: DashboardServer }[] = [];
 
@@ -248,6 +250,11 @@ describe("serveDashboard", () => {
   it("refuses an unknown show, a missing show and a bad version", async () => {
     const { dashboard } = await start();
     expect((await get(dashboard.port, "/events?show=nope")).status).toBe(404);
+    // An id no show can have is the request's fault: 400, and nothing logged as an error.
+    const errorsBefore = logged.filter((line) => line.level === 50).length;
+    const impossible = await get(dashboard.port, `/events?show=${encodeURIComponent("\u001b[31mX\r\nSet-Cookie: a")}`);
+    expect(impossible.status).toBe(400);
+    expect(logged.filter((line) => line.level === 50)).toHaveLength(errorsBefore);
     expect((await get(dashboard.port, "/events")).status).toBe(400);
     expect((await get(dashboard.port, "/events?show=main&from=-1")).status).toBe(400);
     expect((await get(dashboard.port, "/events?show=main", { "last-event-id": "x" })).status).toBe(400);

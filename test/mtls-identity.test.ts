@@ -1,8 +1,10 @@
 import { connect } from "node:tls";
 import { credentials, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorReason } from "./support/abuse-status.js";
 import { rawCall } from "./support/raw-client.js";
 import {
+  createCommonNameClient,
   createExpiredClient,
   createForeignClient,
   createNotYetValidClient,
@@ -77,6 +79,27 @@ describe("mutual TLS identity checks", () => {
       socket.once("error", (error) => resolve(`refused: ${error.message}`));
     });
     expect(outcome).toMatch(/^refused: /);
+  });
+
+  it("refuses a certificate whose only identity is a CN posing as the admin's URI, and books nothing", async () => {
+    const posing = await createCommonNameClient(pki, DEV_PRINCIPALS.admin);
+    const { error } = await rawCall(server.address, withCertificate(posing), "bookSeats", { seats: [7] });
+    expect(error?.code).toBe(status.UNAUTHENTICATED);
+    expect(error?.details).toBe(
+      `the client certificate's CN "${DEV_PRINCIPALS.admin}" looks like a URI, and it has no URI SAN: an identity that is a URI must come from a URI SAN`,
+    );
+    expect(errorReason(error?.metadata)).toBe("NO_PRINCIPAL");
+    const { response } = await rawCall(server.address, withCertificate(pki.clients.alice), "showAvailable", {});
+    expect((response as { availableSeats: number[] }).availableSeats).toContain(7);
+  });
+
+  it("refuses a certificate whose CN holds a control character, and still serves a plain CN", async () => {
+    const forging = await createCommonNameClient(pki, "eve\u001b]0;pwned\u0007");
+    const refused = await rawCall(server.address, withCertificate(forging), "showAvailable", {});
+    expect(refused.error?.code).toBe(status.UNAUTHENTICATED);
+    expect(refused.error?.details).toBe("the client certificate's CN contains the control character U+001B; an identity must be printable");
+    const carol = await rawCall(server.address, withCertificate(await createCommonNameClient(pki, "carol")), "showAvailable", {});
+    expect(carol.error).toBeNull();
   });
 
   it("lets only allow-listed principals call when an allow-list is configured", async () => {

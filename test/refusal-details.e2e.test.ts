@@ -199,7 +199,7 @@ describe("input that cannot mean anything", () => {
     expect((await alice.showAvailable({ showId: "Matinee_2.late" })).totalSeats).toBe(20);
   });
 
-  it("counts a request_id's characters as the client wrote them, not in UTF-16 units", async () => {
+  it("counts a request_id's characters as the client wrote them, not in UTF-16 units, and refuses control characters in it", async () => {
     const booked = await alice.bookSeats({ seats: [50], requestId: "😀".repeat(128) });
     expect(booked.seats).toEqual([50]);
     const error = await failure(alice.bookSeats({ seats: [51], requestId: "😀".repeat(129) }));
@@ -208,6 +208,19 @@ describe("input that cannot mean anything", () => {
       "INVALID_REQUEST_ID",
       "request_id is 129 characters long; the maximum is 128",
     ]);
+    for (const [requestId, code, position] of [
+      ["retry-1\u001b[2J", "U+001B", 8],
+      ["a\nb", "U+000A", 2],
+      ["abc\u202Edef", "U+202E", 4],
+    ] as const) {
+      const refused = await failure(alice.bookSeats({ seats: [52], requestId }));
+      expect([refused.code, refused.reason, refused.message]).toEqual([
+        status.INVALID_ARGUMENT,
+        "INVALID_REQUEST_ID",
+        `request_id contains the control character ${code} at position ${position}; use printable text`,
+      ]);
+    }
+    expect((await alice.showAvailable({})).availableSeats).toContain(52);
   });
 
   it("refuses a display name with a control character, and counts its length in characters", async () => {

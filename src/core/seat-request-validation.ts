@@ -2,6 +2,7 @@ import { MAX_REQUEST_ID_LENGTH } from "./idempotency.js";
 import type { ShowDefinition } from "./seat-store.js";
 import { BookingFailure, describeSeats, type FieldViolation } from "./booking-failure.js";
 import { codePoints } from "./code-points.js";
+import { firstUnprintable } from "./printable-text.js";
 
 /**
  * Checks a seat list against a show and the per-request maximum, and returns
@@ -72,6 +73,15 @@ export function validateRequestId(requestId: string, showId: string): void {
         violations: [{ field: "request_id", description: `longer than ${MAX_REQUEST_ID_LENGTH} characters` }],
       },
     );
+  }
+  // Messages echo a request id (REQUEST_ID_REUSED), and terminals print them.
+  const control = firstUnprintable(requestId);
+  if (control !== undefined) {
+    throw new BookingFailure(`request_id contains the control character ${control.code} at position ${control.position}; use printable text`, {
+      reason: "INVALID_REQUEST_ID",
+      showId,
+      violations: [{ field: "request_id", description: "contains a control character" }],
+    });
   }
 }
 

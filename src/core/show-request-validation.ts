@@ -1,5 +1,6 @@
 import { BookingFailure } from "./booking-failure.js";
 import { codePoints } from "./code-points.js";
+import { firstUnprintable } from "./printable-text.js";
 import { MAX_DISPLAY_NAME_LENGTH, SHOW_ID_PATTERN } from "./core-defaults.js";
 
 /** The page size of ListShows when the request names none, and the most it may name. */
@@ -34,22 +35,17 @@ export function validateNewShow(
       `longer than ${MAX_DISPLAY_NAME_LENGTH} characters`,
     );
   }
-  // A name is shown on one line of a seat map, a log or a terminal: a
-  // newline, NUL or escape sequence in it would break each of them.
-  const control = CONTROL_CHARACTER.exec(show.displayName);
-  if (control !== null) {
-    const code = `U+${(control[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+  // A name is shown on one line of a seat map, a log or a terminal.
+  const control = firstUnprintable(show.displayName);
+  if (control !== undefined) {
     throw invalid(
-      `display_name contains the control character ${code} at position ${control.index + 1}; use printable text on one line`,
+      `display_name contains the control character ${control.code} at position ${control.position}; use printable text on one line`,
       show.showId,
       "display_name",
       "contains a control character",
     );
   }
 }
-
-/** C0 and C1 control characters and DEL. */
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Checks a show's seat count: 1 to the server's maximum. */
 export function validateTotalSeats(totalSeats: number, maxSeatsPerShow: number, showId: string): void {

@@ -116,6 +116,8 @@ export async function streamShow(
     watcher = await core.watch(showId, options.resumeFrom);
   } catch (error) {
     if (isBookingFailure(error) && error.reason === "SHOW_NOT_FOUND") return sendText(response, 404, `no show "${showId}"\n`);
+    // An id no show can have: the request is wrong, not the server.
+    if (isBookingFailure(error) && error.reason === "INVALID_ARGUMENT") return sendText(response, 400, `${error.message}\n`);
     if (isBookingFailure(error) && error.reason === "STORE_UNAVAILABLE") return sendText(response, 503, "the store is unavailable\n");
     logger.error({ err: error, show: showId }, "dashboard: could not start a watch");
     return sendText(response, 500, "internal error\n");

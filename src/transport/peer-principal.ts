@@ -1,18 +1,54 @@
 import type { PeerCertificate } from "node:tls";
+import { firstUnprintable } from "../core/printable-text.js";
+
+/** Who a certificate names, or why it names nobody this server accepts. */
+export type PrincipalReading = { readonly principal: string } | { readonly problem: string };
+
+/** A scheme, as a URI starts with one ("spiffe:", "urn:", "https:"). */
+const URI_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
 /**
- * The principal a client certificate names: its first URI SAN (SPIFFE style,
- * e.g. spiffe://seat-booking.dev/alice), else its subject Common Name.
- * Returns undefined when the certificate names neither.
+ * The principal a client certificate names: its first non-empty URI SAN
+ * (SPIFFE style, e.g. spiffe://seat-booking.dev/alice), else its subject
+ * Common Name.
+ *
+ * A CN that looks like a URI is refused: URI identities come from a URI SAN
+ * only. Without this rule a CA that lets a user choose the CN of a
+ * certificate without URI SANs (many do; the SAN is the part they vet)
+ * would issue "spiffe://seat-booking.dev/admin", the admin. An identity
+ * with a control character is refused too (core/printable-text.ts): it is
+ * written into answers, logs and terminals (`booking hold-info`).
  */
-export function principalOfCertificate(certificate: PeerCertificate | undefined): string | undefined {
-  if (certificate === undefined || Object.keys(certificate).length === 0) return undefined;
-  const uri = subjectAltNames(certificate.subjectaltname ?? "").find((name) => name.type === "URI");
-  if (uri !== undefined && uri.value !== "") return uri.value;
+export function readPrincipal(certificate: PeerCertificate | undefined): PrincipalReading {
+  if (certificate === undefined || Object.keys(certificate).length === 0) {
+    return { problem: "the client sent no certificate" };
+  }
+  const uri = subjectAltNames(certificate.subjectaltname ?? "").find((name) => name.type === "URI" && name.value !== "");
+  if (uri !== undefined) return printable(uri.value, "URI SAN");
   const commonName: unknown = certificate.subject?.CN;
   // A subject with several CNs arrives as an array; take the first.
   const first = Array.isArray(commonName) ? (commonName[0] as unknown) : commonName;
-  return typeof first === "string" && first !== "" ? first : undefined;
+  if (typeof first !== "string" || first === "") {
+    return { problem: "the client certificate names no principal (no URI SAN and no CN)" };
+  }
+  if (URI_SCHEME.test(first)) {
+    return {
+      problem: `the client certificate's CN "${shown(first)}" looks like a URI, and it has no URI SAN: an identity that is a URI must come from a URI SAN`,
+    };
+  }
+  return printable(first, "CN");
+}
+
+function printable(identity: string, where: string): PrincipalReading {
+  const bad = firstUnprintable(identity);
+  if (bad === undefined) return { principal: identity };
+  return { problem: `the client certificate's ${where} contains the control character ${bad.code}; an identity must be printable` };
+}
+
+/** At most 64 characters of an identity, with every unprintable character escaped, for a message. */
+function shown(identity: string): string {
+  const cut = identity.length > 64 ? `${identity.slice(0, 64)}…` : identity;
+  return JSON.stringify(cut).slice(1, -1);
 }
 
 interface AltName {

@@ -80,7 +80,8 @@ export class BookingModel {
       seats.length > this.#config.maxSeatsPerRequest ||
       seats.some((seat) => seat < 1 || seat > owners.length) ||
       new Set(seats).size !== seats.length ||
-      [...request.requestId].length > this.#config.maxRequestIdLength;
+      [...request.requestId].length > this.#config.maxRequestIdLength ||
+      /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(request.requestId);
     if (invalid) return { code: status.INVALID_ARGUMENT };
     const sorted = [...seats].sort((a, b) => a - b);
     const fingerprint = `${request.method}:${showId}:${sorted.join(",")}`;

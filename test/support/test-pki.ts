@@ -70,6 +70,11 @@ export async function createServerOnlyClient(pki: TestPki): Promise<TestCertific
   return buffers(await pki.ca.issue({ commonName: "alice", uris: [DEV_PRINCIPALS.alice], usage: "server" }));
 }
 
+/** A client certificate from the test CA with only a CN, no URI SAN: `commonName` as given. */
+export async function createCommonNameClient(pki: TestPki, commonName: string): Promise<TestCertificate> {
+  return buffers(await pki.ca.issue({ commonName, usage: "client" }));
+}
+
 /** A test PKI written to disk by {@link writeTestPki}. */
 export interface WrittenTestPki {
   readonly pki: TestPki;

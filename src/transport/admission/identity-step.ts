@@ -1,7 +1,7 @@
 import type { PeerCertificate } from "node:tls";
 import { status } from "@grpc/grpc-js";
 import { errorInfo, richStatus } from "../error-status.js";
-import { principalOfCertificate } from "../peer-principal.js";
+import { readPrincipal, type PrincipalReading } from "../peer-principal.js";
 import type { Refusal } from "./admission-step.js";
 
 /** The principal of a plaintext caller. */
@@ -14,8 +14,10 @@ export interface PeerCall {
 
 /**
  * The first admission step: who is calling. The principal is the client
- * certificate's first URI SAN, else its CN; a certificate naming neither is
- * refused UNAUTHENTICATED (NO_PRINCIPAL). In plaintext mode everyone is
+ * certificate's first URI SAN, else its CN (see readPrincipal); a
+ * certificate naming neither, or only a CN that looks like a URI, or an
+ * identity with a control character, is refused UNAUTHENTICATED
+ * (NO_PRINCIPAL) with a message that says which. In plaintext mode everyone is
  * {@link ANONYMOUS_PRINCIPAL}.
  *
  * The principal is remembered per HTTP/2 session, so the peer certificate is
@@ -27,7 +29,7 @@ export interface PeerCall {
 export class IdentityStep {
   readonly name = "identity";
   readonly #insecure: boolean;
-  readonly #principals = new WeakMap<object, string | undefined>();
+  readonly #principals = new WeakMap<object, PrincipalReading>();
 
   constructor(options: { readonly insecure: boolean }) {
     this.#insecure = options.insecure;
@@ -35,22 +37,21 @@ export class IdentityStep {
 
   /** The caller's principal, or the refusal of a caller without one. */
   identify(call: PeerCall): string | Refusal {
-    const principal = this.#principalOf(call);
-    if (principal !== undefined) return principal;
+    if (this.#insecure) return ANONYMOUS_PRINCIPAL;
+    const reading = this.#readingOf(call);
+    if ("principal" in reading) return reading.principal;
     return {
       limit: "unauthenticated",
-      status: richStatus(status.UNAUTHENTICATED, "the client certificate names no principal (no URI SAN and no CN)", [
-        errorInfo("NO_PRINCIPAL"),
-      ]),
+      status: richStatus(status.UNAUTHENTICATED, reading.problem, [errorInfo("NO_PRINCIPAL")]),
     };
   }
 
-  #principalOf(call: PeerCall): string | undefined {
-    if (this.#insecure) return ANONYMOUS_PRINCIPAL;
+  #readingOf(call: PeerCall): PrincipalReading {
     const session = (call as { call?: { stream?: { session?: object } } }).call?.stream?.session;
-    if (session !== undefined && this.#principals.has(session)) return this.#principals.get(session);
-    const principal = principalOfCertificate(call.getAuthContext().sslPeerCertificate);
-    if (session !== undefined) this.#principals.set(session, principal);
-    return principal;
+    const known = session === undefined ? undefined : this.#principals.get(session);
+    if (known !== undefined) return known;
+    const reading = readPrincipal(call.getAuthContext().sslPeerCertificate);
+    if (session !== undefined) this.#principals.set(session, reading);
+    return reading;
   }
 }
