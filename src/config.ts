@@ -110,6 +110,7 @@ Every option also reads an environment variable (shown); flags win.
   --max-queued N                BOOKING_MAX_QUEUED                  default ${DEFAULTS.maxQueuedChanges}
   --max-receive-bytes N         BOOKING_MAX_RECEIVE_BYTES           default ${DEFAULTS.maxReceiveBytes}
   --max-concurrent-streams N    BOOKING_MAX_CONCURRENT_STREAMS      default ${DEFAULTS.maxConcurrentStreams}
+  --max-connections-per-principal N  BOOKING_MAX_CONNECTIONS_PER_PRINCIPAL  default ${DEFAULTS.maxConnectionsPerPrincipal} (0 = no limit)
   --max-event-loop-lag-ms N     BOOKING_MAX_EVENT_LOOP_LAG_MS       default ${DEFAULTS.maxEventLoopLagMs} (0 = off)
   --overload-interval-ms N      BOOKING_OVERLOAD_INTERVAL_MS        default ${DEFAULTS.overloadIntervalMs} (shed once the lag stays above it this long)
   --write-rate N[/BURST]        BOOKING_WRITE_RATE    per principal, calls/s (0 = off, default ${DEFAULTS.writeRatePerSecond})
@@ -158,6 +159,7 @@ const options = {
   "max-queued": { type: "string", env: "BOOKING_MAX_QUEUED" },
   "max-receive-bytes": { type: "string", env: "BOOKING_MAX_RECEIVE_BYTES" },
   "max-concurrent-streams": { type: "string", env: "BOOKING_MAX_CONCURRENT_STREAMS" },
+  "max-connections-per-principal": { type: "string", env: "BOOKING_MAX_CONNECTIONS_PER_PRINCIPAL" },
   "max-event-loop-lag-ms": { type: "string", env: "BOOKING_MAX_EVENT_LOOP_LAG_MS" },
   "overload-interval-ms": { type: "string", env: "BOOKING_OVERLOAD_INTERVAL_MS" },
   "write-rate": { type: "string", env: "BOOKING_WRITE_RATE" },
@@ -288,6 +290,7 @@ export function parseServerConfig(
     maxQueuedChanges: integer("max-queued", DEFAULTS.maxQueuedChanges, 1),
     maxReceiveBytes: integer("max-receive-bytes", DEFAULTS.maxReceiveBytes, 1024),
     maxConcurrentStreams: integer("max-concurrent-streams", DEFAULTS.maxConcurrentStreams, 1),
+    maxConnectionsPerPrincipal: integer("max-connections-per-principal", DEFAULTS.maxConnectionsPerPrincipal, 0),
     maxEventLoopLagMs: integer("max-event-loop-lag-ms", DEFAULTS.maxEventLoopLagMs, 0),
     overloadIntervalMs: integer("overload-interval-ms", DEFAULTS.overloadIntervalMs, 0),
     writeRatePerSecond: writeRate.rate,

@@ -98,6 +98,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     maxInFlight: config.maxInFlight,
     maxReceiveBytes: config.maxReceiveBytes,
     maxConcurrentStreams: config.maxConcurrentStreams,
+    maxConnectionsPerPrincipal: config.maxConnectionsPerPrincipal,
     maxEventLoopLagMs: config.maxEventLoopLagMs,
     overloadIntervalMs: config.overloadIntervalMs,
     writeRatePerSecond: config.writeRatePerSecond,

@@ -36,6 +36,7 @@ export const SERVER_DEFAULTS = {
   maxInFlight: TRANSPORT_DEFAULTS.maxInFlight,
   maxReceiveBytes: TRANSPORT_DEFAULTS.maxReceiveBytes,
   maxConcurrentStreams: TRANSPORT_DEFAULTS.maxConcurrentStreams,
+  maxConnectionsPerPrincipal: TRANSPORT_DEFAULTS.maxConnectionsPerPrincipal,
   maxEventLoopLagMs: TRANSPORT_DEFAULTS.maxEventLoopLagMs,
   overloadIntervalMs: TRANSPORT_DEFAULTS.overloadIntervalMs,
   writeRatePerSecond: TRANSPORT_DEFAULTS.writeRatePerSecond,

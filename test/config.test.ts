@@ -46,6 +46,7 @@ describe("parseServerConfig", () => {
       maxQueuedChanges: SERVER_DEFAULTS.maxQueuedChanges,
       maxReceiveBytes: SERVER_DEFAULTS.maxReceiveBytes,
       maxConcurrentStreams: SERVER_DEFAULTS.maxConcurrentStreams,
+      maxConnectionsPerPrincipal: 100,
       maxEventLoopLagMs: SERVER_DEFAULTS.maxEventLoopLagMs,
       writeRatePerSecond: 0,
       readRatePerSecond: 0,
@@ -79,6 +80,14 @@ describe("parseServerConfig", () => {
       listen: "127.0.0.1:7000",
       logLevel: "debug",
     });
+  });
+
+  it("reads --max-connections-per-principal, 0 for no limit, and refuses a negative one", () => {
+    expect(parse(["--max-connections-per-principal", "5"]).maxConnectionsPerPrincipal).toBe(5);
+    expect(parse([], { BOOKING_MAX_CONNECTIONS_PER_PRINCIPAL: "0" }).maxConnectionsPerPrincipal).toBe(0);
+    expect(() => parse(["--max-connections-per-principal=-1"])).toThrow(
+      '--max-connections-per-principal (BOOKING_MAX_CONNECTIONS_PER_PRINCIPAL) must be a whole number >= 0, got "-1"',
+    );
   });
 
   it("treats 1, true, yes and on as a true boolean variable, 0, false, no, off and empty as false", () => {
@@ -187,6 +196,7 @@ describe("SERVE_USAGE", () => {
     expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxQueuedChanges}\n`);
     expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxReceiveBytes}\n`);
     expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxConcurrentStreams}\n`);
+    expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.maxConnectionsPerPrincipal} (0 = no limit)\n`);
     expect(SERVE_USAGE).toContain(`default ${SERVER_DEFAULTS.listen}\n`);
   });
 });

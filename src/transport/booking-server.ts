@@ -11,6 +11,7 @@ import { EventLoopLag } from "./event-loop-lag.js";
 import { flatMessageSerializer } from "./flat-message-encoding.js";
 import { HealthService, healthServerStopping } from "./health-service.js";
 import { ListingCache, preEncodedSerializer } from "./listing-cache.js";
+import { PrincipalConnectionLimit } from "./principal-connection-limit.js";
 import { StreamMapRenewal } from "./stream-map-renewal.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { defaultBurst, TRANSPORT_DEFAULTS } from "./transport-defaults.js";
@@ -31,6 +32,8 @@ export interface BookingServerSettings {
   readonly maxInFlight?: number;
   readonly maxReceiveBytes?: number;
   readonly maxConcurrentStreams?: number;
+  /** Connections one principal may hold open at once (0 = no limit); not applied with `insecure`. */
+  readonly maxConnectionsPerPrincipal?: number;
   /**
    * Calls arriving while the event loop lags more than this many ms get
    * RESOURCE_EXHAUSTED with RetryInfo. Omitted or 0, shedding is off, so
@@ -84,6 +87,8 @@ export interface BookingServer {
   readonly watchStreams: () => number;
   /** The renewal of the sessions' stream maps, once the server listens. */
   readonly streamMaps: () => StreamMapRenewal | undefined;
+  /** The cap on each principal's open connections. */
+  readonly connectionLimit: PrincipalConnectionLimit;
   /** Binds `address` ("host:port"; port 0 picks one) and resolves the bound port. */
   listen(address: string): Promise<number>;
   /**
@@ -158,6 +163,10 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   options.registerExtras?.(grpcServer);
 
   let streamMaps: StreamMapRenewal | undefined;
+  const connectionLimit = new PrincipalConnectionLimit(grpcServer, {
+    maxPerPrincipal: options.insecure === true ? 0 : (options.maxConnectionsPerPrincipal ?? TRANSPORT_DEFAULTS.maxConnectionsPerPrincipal),
+    logger: options.logger,
+  });
   return {
     grpcServer,
     health,
@@ -166,6 +175,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     inFlight: () => admission.inFlight.inFlight,
     watchStreams: () => admission.watchStreams.open,
     streamMaps: () => streamMaps,
+    connectionLimit,
     listen: (address) =>
       new Promise<number>((resolve, reject) => {
         grpcServer.bindAsync(address, options.credentials, (error, port) => {
@@ -178,6 +188,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
           streamMaps ??= new StreamMapRenewal(grpcServer);
           streamMaps.followServers();
           streamMaps.start(options.streamMapRenewalMs ?? TRANSPORT_DEFAULTS.streamMapRenewalMs);
+          connectionLimit.followServers();
           health.setStatus("", "SERVING");
           health.setStatus(BOOKING_SERVICE_NAME, "SERVING");
           resolve(port);

@@ -1,5 +1,6 @@
 import type { EventEmitter } from "node:events";
 import type { Server } from "@grpc/grpc-js";
+import { http2ServersOf, http2SessionsOf, isEmitter } from "./grpc-http2-servers.js";
 
 /** The part of a Map that Node's HTTP/2 session uses for its open streams. */
 interface StreamMap {
@@ -60,15 +61,13 @@ export class StreamMapRenewal {
 
   /** Follows the sessions of the HTTP/2 servers bound so far that it does not follow yet. */
   followServers(): void {
-    const internals = this.#grpcServer as unknown as { http2Servers?: unknown; sessions?: unknown };
-    const servers = internals.http2Servers instanceof Map ? [...(internals.http2Servers as Map<unknown, unknown>).keys()] : [];
-    for (const server of servers.filter(isEmitter)) {
+    for (const server of http2ServersOf(this.#grpcServer)) {
       if (this.#servers.has(server)) continue;
       this.#servers.add(server);
       server.on("session", (session: unknown) => this.#track(session));
     }
     // Sessions that connected before this ran (grpc-js keeps them too).
-    if (internals.sessions instanceof Map) for (const session of (internals.sessions as Map<unknown, unknown>).keys()) this.#track(session);
+    for (const session of http2SessionsOf(this.#grpcServer)) this.#track(session);
   }
 
   /** Sessions open now. */
@@ -121,10 +120,6 @@ export class StreamMapRenewal {
     this.#sessions.add(session);
     session.once("close", () => this.#sessions.delete(session));
   }
-}
-
-function isEmitter(value: unknown): value is EventEmitter {
-  return typeof value === "object" && value !== null && typeof (value as EventEmitter).on === "function";
 }
 
 /** The session's state object when it has the expected shape, else undefined. */

@@ -10,6 +10,8 @@ export const TRANSPORT_DEFAULTS = {
   maxReceiveBytes: 65536,
   /** HTTP/2 streams per connection. */
   maxConcurrentStreams: 100,
+  /** Connections one principal may hold open at once; more are closed after the handshake (PrincipalConnectionLimit). 0 = no limit. */
+  maxConnectionsPerPrincipal: 100,
   /**
    * Load shedding for `booking serve`. A server built by
    * `createBookingServer` without this option does not shed (0), so that
