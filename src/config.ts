@@ -106,6 +106,8 @@ Every option also reads an environment variable (shown); flags win.
   --max-watch-streams N         BOOKING_MAX_WATCH_STREAMS           default ${DEFAULTS.maxWatchStreams}
   --keepalive-time-ms N         BOOKING_KEEPALIVE_TIME_MS           default ${DEFAULTS.keepaliveTimeMs}
   --keepalive-timeout-ms N      BOOKING_KEEPALIVE_TIMEOUT_MS        default ${DEFAULTS.keepaliveTimeoutMs}
+  --tls-handshake-timeout-ms N  BOOKING_TLS_HANDSHAKE_TIMEOUT_MS    default ${DEFAULTS.tlsHandshakeTimeoutMs}
+  --request-arrival-timeout-ms N  BOOKING_REQUEST_ARRIVAL_TIMEOUT_MS  default ${DEFAULTS.requestArrivalTimeoutMs} (0 = never)
   --max-in-flight N             BOOKING_MAX_IN_FLIGHT               default ${DEFAULTS.maxInFlight}
   --max-queued N                BOOKING_MAX_QUEUED                  default ${DEFAULTS.maxQueuedChanges}
   --max-receive-bytes N         BOOKING_MAX_RECEIVE_BYTES           default ${DEFAULTS.maxReceiveBytes}
@@ -155,6 +157,8 @@ const options = {
   "max-watch-streams": { type: "string", env: "BOOKING_MAX_WATCH_STREAMS" },
   "keepalive-time-ms": { type: "string", env: "BOOKING_KEEPALIVE_TIME_MS" },
   "keepalive-timeout-ms": { type: "string", env: "BOOKING_KEEPALIVE_TIMEOUT_MS" },
+  "tls-handshake-timeout-ms": { type: "string", env: "BOOKING_TLS_HANDSHAKE_TIMEOUT_MS" },
+  "request-arrival-timeout-ms": { type: "string", env: "BOOKING_REQUEST_ARRIVAL_TIMEOUT_MS" },
   "max-in-flight": { type: "string", env: "BOOKING_MAX_IN_FLIGHT" },
   "max-queued": { type: "string", env: "BOOKING_MAX_QUEUED" },
   "max-receive-bytes": { type: "string", env: "BOOKING_MAX_RECEIVE_BYTES" },
@@ -320,6 +324,8 @@ export function parseServerConfig(
     maxWatchStreams: integer("max-watch-streams", DEFAULTS.maxWatchStreams, 1),
     keepaliveTimeMs: integer("keepalive-time-ms", DEFAULTS.keepaliveTimeMs, 1000),
     keepaliveTimeoutMs: integer("keepalive-timeout-ms", DEFAULTS.keepaliveTimeoutMs, 1000),
+    tlsHandshakeTimeoutMs: integer("tls-handshake-timeout-ms", DEFAULTS.tlsHandshakeTimeoutMs, 100),
+    requestArrivalTimeoutMs: integer("request-arrival-timeout-ms", DEFAULTS.requestArrivalTimeoutMs, 0),
   };
 }
 

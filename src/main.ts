@@ -109,6 +109,8 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     maxWatchStreams: config.maxWatchStreams,
     keepaliveTimeMs: config.keepaliveTimeMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+    requestArrivalTimeoutMs: config.requestArrivalTimeoutMs,
     registerExtras: (grpcServer) =>
       addReflectionService(grpcServer, {
         descriptorSet: descriptorSetBytes,

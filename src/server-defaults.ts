@@ -45,6 +45,8 @@ export const SERVER_DEFAULTS = {
   maxWatchStreams: TRANSPORT_DEFAULTS.maxWatchStreams,
   keepaliveTimeMs: TRANSPORT_DEFAULTS.keepaliveTimeMs,
   keepaliveTimeoutMs: TRANSPORT_DEFAULTS.keepaliveTimeoutMs,
+  tlsHandshakeTimeoutMs: TRANSPORT_DEFAULTS.tlsHandshakeTimeoutMs,
+  requestArrivalTimeoutMs: TRANSPORT_DEFAULTS.requestArrivalTimeoutMs,
   /** How often the expiry sweeper records lapsed holds as ended (HOLD_ENDED). */
   holdSweepIntervalMs: 250,
   shutdownGraceMs: 10_000,

@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AbuseChannel } from "./support/abuse-channel.js";
@@ -55,5 +56,24 @@ describe("--max-connections-per-principal", () => {
     const again = await connected("alice");
     expect(again.code).toBe(status.OK);
     for (const channel of [second.channel, bob.channel, again.channel]) channel.close();
+  });
+});
+
+describe("a connection that never finishes its TLS handshake", () => {
+  it("is closed by the server after the handshake timeout, while a real client is served", async () => {
+    const quick = await startTestServer({ pki: server.pki, server: { tlsHandshakeTimeoutMs: 300 } });
+    try {
+      // Plain TCP, no ClientHello: the server is left waiting for a handshake.
+      const idle = connect(quick.port, "127.0.0.1");
+      const closed = new Promise<boolean>((resolve) => idle.once("close", () => resolve(true)));
+      await new Promise<void>((resolve) => idle.once("connect", () => resolve()));
+      const channel = AbuseChannel.open(quick.address, quick.pki.caCert, quick.pki.clients.bob);
+      expect((await channel.booking("showAvailable", { showId: "small" })).code).toBe(status.OK);
+      channel.close();
+      // The test's own timeout bounds this wait; Node's default would hold the socket 120 s.
+      expect(await closed).toBe(true);
+    } finally {
+      await quick.stop();
+    }
   });
 });

@@ -11,7 +11,10 @@ import { EventLoopLag } from "./event-loop-lag.js";
 import { flatMessageSerializer } from "./flat-message-encoding.js";
 import { HealthService, healthServerStopping } from "./health-service.js";
 import { ListingCache, preEncodedSerializer } from "./listing-cache.js";
+import { http2ServersOf } from "./grpc-http2-servers.js";
 import { PrincipalConnectionLimit } from "./principal-connection-limit.js";
+import { StalledRequestReaper } from "./stalled-request-reaper.js";
+import { limitHandshakeTime } from "./tls-handshake-timeout.js";
 import { StreamMapRenewal } from "./stream-map-renewal.js";
 import { TokenBuckets } from "./token-buckets.js";
 import { defaultBurst, TRANSPORT_DEFAULTS } from "./transport-defaults.js";
@@ -32,6 +35,10 @@ export interface BookingServerSettings {
   readonly maxInFlight?: number;
   readonly maxReceiveBytes?: number;
   readonly maxConcurrentStreams?: number;
+  /** How long a stream may wait for the rest of its request before it is cancelled (TRANSPORT_DEFAULTS.requestArrivalTimeoutMs; 0 = never). */
+  readonly requestArrivalTimeoutMs?: number;
+  /** How long a new connection may take to finish its TLS handshake (TRANSPORT_DEFAULTS.tlsHandshakeTimeoutMs). */
+  readonly tlsHandshakeTimeoutMs?: number;
   /** Connections one principal may hold open at once (0 = no limit); not applied with `insecure`. */
   readonly maxConnectionsPerPrincipal?: number;
   /**
@@ -89,6 +96,8 @@ export interface BookingServer {
   readonly streamMaps: () => StreamMapRenewal | undefined;
   /** The cap on each principal's open connections. */
   readonly connectionLimit: PrincipalConnectionLimit;
+  /** The cancelling of streams whose request stalled. */
+  readonly stalledRequests: StalledRequestReaper;
   /** Binds `address` ("host:port"; port 0 picks one) and resolves the bound port. */
   listen(address: string): Promise<number>;
   /**
@@ -167,6 +176,9 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     maxPerPrincipal: options.insecure === true ? 0 : (options.maxConnectionsPerPrincipal ?? TRANSPORT_DEFAULTS.maxConnectionsPerPrincipal),
     logger: options.logger,
   });
+  const stalledRequests = new StalledRequestReaper(grpcServer, {
+    timeoutMs: options.requestArrivalTimeoutMs ?? TRANSPORT_DEFAULTS.requestArrivalTimeoutMs,
+  });
   return {
     grpcServer,
     health,
@@ -176,6 +188,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     watchStreams: () => admission.watchStreams.open,
     streamMaps: () => streamMaps,
     connectionLimit,
+    stalledRequests,
     listen: (address) =>
       new Promise<number>((resolve, reject) => {
         grpcServer.bindAsync(address, options.credentials, (error, port) => {
@@ -189,6 +202,8 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
           streamMaps.followServers();
           streamMaps.start(options.streamMapRenewalMs ?? TRANSPORT_DEFAULTS.streamMapRenewalMs);
           connectionLimit.followServers();
+          stalledRequests.followServers();
+          limitHandshakeTime(http2ServersOf(grpcServer), options.tlsHandshakeTimeoutMs ?? TRANSPORT_DEFAULTS.tlsHandshakeTimeoutMs);
           health.setStatus("", "SERVING");
           health.setStatus(BOOKING_SERVICE_NAME, "SERVING");
           resolve(port);
@@ -199,6 +214,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       health.setStatus(BOOKING_SERVICE_NAME, "NOT_SERVING");
       eventLoopLag?.stop();
       streamMaps?.stop();
+      stalledRequests.stop();
       // Before waiting for calls: a watch never ends by itself.
       watches.endAll(serverStopping());
       health.endWatches(healthServerStopping());

@@ -22,3 +22,30 @@ export function http2SessionsOf(grpcServer: Server): EventEmitter[] {
 export function isEmitter(value: unknown): value is EventEmitter {
   return typeof value === "object" && value !== null && typeof (value as EventEmitter).on === "function";
 }
+
+/** The part of a Map that Node's HTTP/2 session uses for its open streams. */
+export interface StreamMap {
+  readonly size: number;
+  readonly constructor: new (entries: Iterable<[unknown, unknown]>) => StreamMap;
+  [Symbol.iterator](): Iterator<[unknown, unknown]>;
+}
+
+/** The state object Node keeps on every HTTP/2 session (a private symbol "state"). */
+export interface SessionState {
+  streams: StreamMap;
+}
+
+/**
+ * Node's private state of an HTTP/2 session (a symbol "state"), whose
+ * `streams` map holds its open streams; undefined when it does not have the
+ * expected shape (another Node version).
+ */
+export function http2SessionState(session: object): SessionState | undefined {
+  const key = Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === "state");
+  if (key === undefined) return undefined;
+  const state = (session as Record<symbol, unknown>)[key] as Partial<SessionState> | undefined;
+  const streams = state?.streams as Partial<StreamMap> | undefined;
+  if (streams === undefined || typeof streams.size !== "number" || typeof streams.constructor !== "function") return undefined;
+  if (typeof streams[Symbol.iterator] !== "function") return undefined;
+  return state as SessionState;
+}

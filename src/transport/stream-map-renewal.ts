@@ -1,18 +1,6 @@
 import type { EventEmitter } from "node:events";
 import type { Server } from "@grpc/grpc-js";
-import { http2ServersOf, http2SessionsOf, isEmitter } from "./grpc-http2-servers.js";
-
-/** The part of a Map that Node's HTTP/2 session uses for its open streams. */
-interface StreamMap {
-  readonly size: number;
-  readonly constructor: new (entries: Iterable<[unknown, unknown]>) => StreamMap;
-  [Symbol.iterator](): Iterator<[unknown, unknown]>;
-}
-
-/** The state object Node keeps on every HTTP/2 session (a private symbol "state"). */
-interface SessionState {
-  streams: StreamMap;
-}
+import { http2ServersOf, http2SessionsOf, http2SessionState as sessionState, isEmitter } from "./grpc-http2-servers.js";
 
 /**
  * Gives every HTTP/2 session of a grpc-js server a fresh copy of its
@@ -120,15 +108,4 @@ export class StreamMapRenewal {
     this.#sessions.add(session);
     session.once("close", () => this.#sessions.delete(session));
   }
-}
-
-/** The session's state object when it has the expected shape, else undefined. */
-function sessionState(session: object): SessionState | undefined {
-  const key = Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === "state");
-  if (key === undefined) return undefined;
-  const state = (session as Record<symbol, unknown>)[key] as Partial<SessionState> | undefined;
-  const streams = state?.streams as Partial<StreamMap> | undefined;
-  if (streams === undefined || typeof streams.size !== "number" || typeof streams.constructor !== "function") return undefined;
-  if (typeof streams[Symbol.iterator] !== "function") return undefined;
-  return state as SessionState;
 }

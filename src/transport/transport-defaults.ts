@@ -10,8 +10,16 @@ export const TRANSPORT_DEFAULTS = {
   maxReceiveBytes: 65536,
   /** HTTP/2 streams per connection. */
   maxConcurrentStreams: 100,
-  /** Connections one principal may hold open at once; more are closed after the handshake (PrincipalConnectionLimit). 0 = no limit. */
-  maxConnectionsPerPrincipal: 100,
+  /** A connection that has not finished its TLS handshake this long after it opened is closed (Node's own default: 120 s). */
+  tlsHandshakeTimeoutMs: 10_000,
+  /**
+   * Connections one principal may hold open at once; more are closed after
+   * the handshake (PrincipalConnectionLimit). 0 = no limit. A fleet of
+   * clients sharing one certificate counts as one principal.
+   */
+  maxConnectionsPerPrincipal: 256,
+  /** A stream whose request has not fully arrived this long after it opened is cancelled (StalledRequestReaper). 0 = never. */
+  requestArrivalTimeoutMs: 10_000,
   /**
    * Load shedding for `booking serve`. A server built by
    * `createBookingServer` without this option does not shed (0), so that
