@@ -12,6 +12,7 @@ import { createLogger } from "./logger.js";
 import { ensureDevPki } from "./pki/dev-pki.js";
 import { openStore } from "./stores/open-store.js";
 import { BOOKING_SERVICE_NAME, createBookingServer } from "./transport/booking-server.js";
+import { isLoopbackHost, isLoopbackHostHeader } from "./dashboard/loopback-host.js";
 import { createBookingMetrics, serveMetrics } from "./transport/metrics.js";
 import { ReloadingCertificates } from "./transport/reloading-certificates.js";
 import { addReflectionService } from "./transport/reflection-service.js";
@@ -140,7 +141,12 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   if (metrics !== undefined && config.metricsListen !== undefined) {
     metrics.setInFlightSource(server.inFlight);
     const metricsAt = parseHostPort(config.metricsListen, "--metrics-listen");
-    metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port);
+    metricsServer = await serveMetrics(
+      metrics.registry,
+      metricsAt.host,
+      metricsAt.port,
+      isLoopbackHost(metricsAt.host) ? { acceptsHost: isLoopbackHostHeader } : {},
+    );
     const bound = metricsServer.address();
     const boundPort = typeof bound === "object" && bound !== null ? bound.port : metricsAt.port;
     lifecycle.info({ metrics: `${metricsAt.host}:${boundPort}` }, "metrics listening");

@@ -177,8 +177,25 @@ async function showsToReport(core: BookingCore): Promise<ShowRecord[]> {
  * Serves GET /metrics in the Prometheus text format on its own port, apart
  * from the gRPC port, so scraping needs no client certificate.
  */
-export function serveMetrics(registry: Registry, host: string, port: number): Promise<HttpServer> {
+export function serveMetrics(
+  registry: Registry,
+  host: string,
+  port: number,
+  options: {
+    /**
+     * Whether to answer a request with this Host header. A page on another
+     * site can reach a loopback port by DNS rebinding, but its requests carry
+     * that site's host name; main passes a loopback-names check for a
+     * loopback address. Default: every request.
+     */
+    readonly acceptsHost?: (hostHeader: string | undefined) => boolean;
+  } = {},
+): Promise<HttpServer> {
   const server = createServer((request, response) => {
+    if (options.acceptsHost !== undefined && !options.acceptsHost(request.headers.host)) {
+      response.writeHead(403, { "content-type": "text/plain" }).end("forbidden: this endpoint answers requests for a loopback host name only\n");
+      return;
+    }
     if (request.method !== "GET" || request.url !== "/metrics") {
       response.writeHead(404, { "content-type": "text/plain" }).end("not found; try GET /metrics\n");
       return;
