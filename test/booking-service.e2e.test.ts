@@ -2,28 +2,21 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { credentials, makeGenericClientConstructor, Metadata, status, type Client, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBookingClient, isBookingError, type BookingClient } from "../client/index.js";
+import { isBookingError, type BookingClient } from "../client/index.js";
 import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import { BookingService } from "../gen/booking/v1/booking_pb.js";
 import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { createForeignClient, DEV_PRINCIPALS, type TestCertificate } from "./support/test-pki.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
+import { SdkClients } from "./support/sdk-clients.js";
 import { sdkFailure } from "./support/sdk-failure.js";
 
 let server: TestServer;
-const clients: BookingClient[] = [];
+const clients = new SdkClients(() => server);
 
 function clientAs(identity: TestCertificate): BookingClient {
-  const client = createBookingClient({
-    address: server.address,
-    ca: server.pki.caCert,
-    cert: identity.cert,
-    key: identity.key,
-    retry: { maxAttempts: 1 },
-  });
-  clients.push(client);
-  return client;
+  return clients.as(identity);
 }
 
 const failure = sdkFailure;
@@ -33,7 +26,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of clients) client.close();
+  clients.closeAll();
   await server.stop();
 });
 

@@ -1,29 +1,22 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBookingClient, type BookingClient } from "../client/index.js";
+import type { BookingClient } from "../client/index.js";
 import { DEV_PRINCIPALS, type TestCertificate } from "./support/test-pki.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
+import { SdkClients } from "./support/sdk-clients.js";
 import { sdkFailure } from "./support/sdk-failure.js";
 
 /** Low enough for carol to reach in a few calls, high enough for alice's holds across this file. */
 const MAX_HOLDS = 10;
 
 let server: TestServer;
-const clients: BookingClient[] = [];
+const clients = new SdkClients(() => server);
 let alice: BookingClient;
 let bob: BookingClient;
 let admin: BookingClient;
 
 function clientAs(identity: TestCertificate): BookingClient {
-  const client = createBookingClient({
-    address: server.address,
-    ca: server.pki.caCert,
-    cert: identity.cert,
-    key: identity.key,
-    retry: { maxAttempts: 1 },
-  });
-  clients.push(client);
-  return client;
+  return clients.as(identity);
 }
 
 const failure = sdkFailure;
@@ -50,7 +43,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of clients) client.close();
+  clients.closeAll();
   await server.stop();
 });
 

@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBookingClient, type BookingClient } from "../client/index.js";
+import type { BookingClient } from "../client/index.js";
 import {
   HoldSeatsRequestSchema,
   HoldSeatsResponseSchema,
@@ -11,6 +11,7 @@ import {
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
 import { MemoryStore } from "../src/stores/memory-store.js";
 import { richStatusOf } from "./support/abuse-status.js";
+import { SdkClients } from "./support/sdk-clients.js";
 import { sdkFailure as failure } from "./support/sdk-failure.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
 
@@ -26,7 +27,7 @@ let server: TestServer;
 let alice: BookingClient;
 let bob: BookingClient;
 let admin: BookingClient;
-const clients: BookingClient[] = [];
+const clients = new SdkClients(() => server);
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -36,25 +37,13 @@ beforeAll(async () => {
       { id: "Matinee_2.late", totalSeats: 20 },
     ],
   });
-  const clientAs = (name: "alice" | "bob" | "admin"): BookingClient => {
-    const identity = server.pki.clients[name];
-    const client = createBookingClient({
-      address: server.address,
-      ca: server.pki.caCert,
-      cert: identity.cert,
-      key: identity.key,
-      retry: { maxAttempts: 1 },
-    });
-    clients.push(client);
-    return client;
-  };
-  alice = clientAs("alice");
-  bob = clientAs("bob");
-  admin = clientAs("admin");
+  alice = clients.as(server.pki.clients.alice);
+  bob = clients.as(server.pki.clients.bob);
+  admin = clients.as(server.pki.clients.admin);
 });
 
 afterAll(async () => {
-  for (const client of clients) client.close();
+  clients.closeAll();
   await server.stop();
 });
 

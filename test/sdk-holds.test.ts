@@ -2,7 +2,6 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  createBookingClient,
   HoldState,
   ShowState,
   type BookingClient,
@@ -13,13 +12,14 @@ import {
 import { TcpProxy } from "./support/tcp-proxy.js";
 import { DEV_PRINCIPALS, type TestCertificate } from "./support/test-pki.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
+import { SdkClients } from "./support/sdk-clients.js";
 import { sdkFailure } from "./support/sdk-failure.js";
 
 let server: TestServer;
 let proxy: TcpProxy;
 /** Called when a call of `method` has succeeded on the server, before its reply is sent. */
 let onCommitted: ((method: string) => void) | undefined;
-const clients: BookingClient[] = [];
+const clients = new SdkClients(() => server);
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -37,22 +37,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of clients) client.close();
+  clients.closeAll();
   await proxy.close();
   await server.stop();
 });
 
 function clientAs(identity: TestCertificate, options: Partial<BookingClientOptions> = {}): BookingClient {
-  const client = createBookingClient({
-    address: server.address,
-    ca: server.pki.caCert,
-    cert: identity.cert,
-    key: identity.key,
-    retry: { maxAttempts: 1 },
-    ...options,
-  });
-  clients.push(client);
-  return client;
+  return clients.as(identity, options);
 }
 
 const failure = sdkFailure;

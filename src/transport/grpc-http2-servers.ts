@@ -12,6 +12,19 @@ export function http2ServersOf(grpcServer: Server): EventEmitter[] {
   return internals.http2Servers instanceof Map ? [...(internals.http2Servers as Map<unknown, unknown>).keys()].filter(isEmitter) : [];
 }
 
+/**
+ * Calls `onSession` for every session that connects from now on to the
+ * HTTP/2 servers of `grpcServer` not in `followed` yet, and adds them to it.
+ * grpc-js adds a server for each bind, so followers call this after each.
+ */
+export function followNewServers(grpcServer: Server, followed: Set<EventEmitter>, onSession: (session: unknown) => void): void {
+  for (const server of http2ServersOf(grpcServer)) {
+    if (followed.has(server)) continue;
+    followed.add(server);
+    server.on("session", onSession);
+  }
+}
+
 /** The HTTP/2 sessions a grpc-js server has open now (see {@link http2ServersOf}). */
 export function http2SessionsOf(grpcServer: Server): EventEmitter[] {
   const internals = grpcServer as unknown as { sessions?: unknown };

@@ -3,7 +3,7 @@ import { constants as http2Constants, type ServerHttp2Session } from "node:http2
 import type { TLSSocket } from "node:tls";
 import type { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { http2ServersOf } from "./grpc-http2-servers.js";
+import { followNewServers } from "./grpc-http2-servers.js";
 import { readPrincipal } from "./peer-principal.js";
 
 /** How often one principal's refusals are logged at most: one line, with a count, per interval. */
@@ -46,11 +46,7 @@ export class PrincipalConnectionLimit {
   /** Counts the sessions of the HTTP/2 servers bound so far that it does not follow yet; the server calls it after each bind. */
   followServers(): void {
     if (this.#max <= 0) return;
-    for (const server of http2ServersOf(this.#grpcServer)) {
-      if (this.#servers.has(server)) continue;
-      this.#servers.add(server);
-      server.on("session", (session: ServerHttp2Session) => this.#admit(session));
-    }
+    followNewServers(this.#grpcServer, this.#servers, (session) => this.#admit(session as ServerHttp2Session));
   }
 
   /** Connections open now, by principal. */

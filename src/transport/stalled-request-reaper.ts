@@ -1,7 +1,7 @@
 import type { EventEmitter } from "node:events";
 import { constants as http2Constants } from "node:http2";
 import type { Server } from "@grpc/grpc-js";
-import { http2ServersOf, http2SessionsOf, http2SessionState, isEmitter } from "./grpc-http2-servers.js";
+import { followNewServers, http2SessionsOf, http2SessionState, isEmitter } from "./grpc-http2-servers.js";
 
 /** What the reaper reads of an open HTTP/2 stream. */
 interface OpenStream {
@@ -49,11 +49,7 @@ export class StalledRequestReaper {
   /** Follows the sessions of the HTTP/2 servers bound so far, and starts checking; the server calls it after each bind. */
   followServers(): void {
     if (this.#timeoutMs <= 0) return;
-    for (const server of http2ServersOf(this.#grpcServer)) {
-      if (this.#servers.has(server)) continue;
-      this.#servers.add(server);
-      server.on("session", (session: unknown) => this.#track(session));
-    }
+    followNewServers(this.#grpcServer, this.#servers, (session) => this.#track(session));
     for (const session of http2SessionsOf(this.#grpcServer)) this.#track(session);
     if (this.#timer === undefined && this.#servers.size > 0) {
       this.#timer = setInterval(() => this.checkNow(), this.#checkEveryMs);

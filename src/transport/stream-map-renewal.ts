@@ -1,6 +1,6 @@
 import type { EventEmitter } from "node:events";
 import type { Server } from "@grpc/grpc-js";
-import { http2ServersOf, http2SessionsOf, http2SessionState as sessionState, isEmitter } from "./grpc-http2-servers.js";
+import { followNewServers, http2SessionsOf, http2SessionState as sessionState, isEmitter } from "./grpc-http2-servers.js";
 
 /**
  * Gives every HTTP/2 session of a grpc-js server a fresh copy of its
@@ -49,11 +49,7 @@ export class StreamMapRenewal {
 
   /** Follows the sessions of the HTTP/2 servers bound so far that it does not follow yet. */
   followServers(): void {
-    for (const server of http2ServersOf(this.#grpcServer)) {
-      if (this.#servers.has(server)) continue;
-      this.#servers.add(server);
-      server.on("session", (session: unknown) => this.#track(session));
-    }
+    followNewServers(this.#grpcServer, this.#servers, (session) => this.#track(session));
     // Sessions that connected before this ran (grpc-js keeps them too).
     for (const session of http2SessionsOf(this.#grpcServer)) this.#track(session);
   }
