@@ -190,20 +190,22 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   certificates?.close();
   // Closing waits for the store's work in flight. A database that hangs (a
   // frozen host, a network that drops packets) never answers it, so closing
-  // gets one more grace period and is then abandoned: nothing was
+  // gets one more grace period (a second at least, so that a zero grace
+  // still lets a healthy store close) and is then abandoned: nothing was
   // acknowledged from a transaction that had not committed, and a client
   // retries it with the same request id.
+  const closingMs = Math.max(config.shutdownGraceMs, MIN_CLOSING_MS);
   const closed = await settlesWithin(
     (async () => {
       await dashboard?.close();
       await sweeperStopped;
       await core.close();
     })(),
-    config.shutdownGraceMs,
+    closingMs,
   );
   if (!closed) {
     lifecycle.warn(
-      { waited_ms: config.shutdownGraceMs },
+      { waited_ms: closingMs },
       "the store did not close within the grace period (the database does not answer); exiting without it",
     );
     await new Promise<void>((resolve) => logger.flush(() => resolve()));
@@ -213,6 +215,9 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   return 0;
 }
+
+/** The least time closing the store gets after the drain, whatever the grace period. */
+const MIN_CLOSING_MS = 1000;
 
 /** True when `work` settles within `ms`; false, leaving it running, when it does not. */
 async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {

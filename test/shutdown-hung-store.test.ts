@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(postgres === undefined)("SIGTERM while the database hangs", () => {
-  it("abandons the store after one more grace period, says so, and exits 1 instead of waiting for the database forever", async () => {
+  it("abandons the store after one more grace period (a second at least), says so, and exits 1 instead of waiting for the database forever", async () => {
     // The server reaches PostgreSQL through a proxy that can stop answering
     // while keeping the connections open: a frozen database host.
     const viaProxy = new URL(await postgres!.createDatabase());
