@@ -73,6 +73,15 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     postgresIdleInTransactionTimeoutMs: config.postgresIdleInTransactionTimeoutMs,
     changeLog: config.changeLog,
   });
+  const schema = store.schema;
+  if (schema !== undefined) {
+    lifecycle.info(
+      { store: store.kind, from_version: schema.foundVersion, schema_version: schema.version, ...(store.engine === undefined ? {} : { engine: store.engine }) },
+      schema.foundVersion === schema.version
+        ? `opened the store at schema version ${schema.version}`
+        : `migrated the store's schema from version ${schema.foundVersion} to ${schema.version}`,
+    );
+  }
   const core = await BookingCore.open({
     store,
     shows: config.shows,

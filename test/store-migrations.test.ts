@@ -404,9 +404,14 @@ pgSuite("PostgreSQL migrations", () => {
   const versions = (pool: pg.Pool) =>
     pool.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version").then((result) => result.rows.map((row) => row.version));
 
-  it("create the latest schema in an empty database", async () => {
+  it("create the latest schema in an empty database, and say so", async () => {
     const url = await postgres!.createDatabase();
-    await (await PostgresStore.open(url)).close();
+    const created = await PostgresStore.open(url);
+    expect(created.schema).toEqual({ foundVersion: 0, version: POSTGRES_SCHEMA_VERSION });
+    await created.close();
+    const reopened = await PostgresStore.open(url);
+    expect(reopened.schema).toEqual({ foundVersion: POSTGRES_SCHEMA_VERSION, version: POSTGRES_SCHEMA_VERSION });
+    await reopened.close();
     await withPool(url, async (pool) => {
       expect(await versions(pool)).toEqual(POSTGRES_MIGRATIONS.map((migration) => migration.version));
       const indexes = await pool.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'requests' ORDER BY indexname");
@@ -426,6 +431,7 @@ pgSuite("PostgreSQL migrations", () => {
       `);
     });
     const store = await PostgresStore.open(url);
+    expect(store.schema).toEqual({ foundVersion: 1, version: POSTGRES_SCHEMA_VERSION });
     try {
       await store.ensureShows([{ id: "main", totalSeats: 10 }]);
       expect(await store.bookings("main")).toEqual([

@@ -137,6 +137,12 @@ describe("a start with --shows", () => {
       configured_seats: 50,
       stored_seats: 60,
     });
+    // Each start says what it did to the file's schema, and with which binding.
+    const schemaLine = (lines: readonly Record<string, unknown>[]) => lines.find((line) => "schema_version" in line);
+    expect(schemaLine(first.logLines)).toMatchObject({ level: 30, store: "sqlite", from_version: 0, msg: expect.stringMatching(/^migrated the store's schema from version 0 to \d+$/) });
+    const version = schemaLine(first.logLines)?.["schema_version"];
+    expect(schemaLine(second.logLines)).toMatchObject({ from_version: version, schema_version: version, msg: `opened the store at schema version ${String(version)}` });
+    expect(schemaLine(second.logLines)?.["engine"]).toMatch(/^better-sqlite3(-13)? \d+\.\d+\.\d+$/);
     // The listening line names what is served, not what --shows said.
     expect(second.logLines.find((line) => line["msg"] === "listening")?.["shows"]).toEqual([{ id: "main", totalSeats: 60 }]);
   }, 30_000);

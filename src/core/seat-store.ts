@@ -242,6 +242,16 @@ export interface SeatStore {
   readonly kind: string;
 
   /**
+   * A durable store's schema: the version its database was at when opened,
+   * and the version it is at now that migrations ran (equal when none had
+   * to). Absent for a store without a schema (memory).
+   */
+  readonly schema?: { readonly foundVersion: number; readonly version: number } | undefined;
+
+  /** What the store runs on, for the log (e.g. "better-sqlite3-13 13.2.0"); absent when there is nothing to say. */
+  readonly engine?: string;
+
+  /**
    * How many applyBatch calls may run at once (absent: one). A store whose
    * transactions lock what they touch (PostgreSQL's row locks) may take
    * several, overlapping one batch's round trips and commit with the next;

@@ -262,6 +262,14 @@ export async function migratePostgres(
   pool: Pool,
   migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
 ): Promise<number> {
+  return (await migratePostgresFrom(pool, migrations)).version;
+}
+
+/** {@link migratePostgres}, also saying the version the database was at before: 0 for an empty one. */
+export async function migratePostgresFrom(
+  pool: Pool,
+  migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
+): Promise<{ readonly foundVersion: number; readonly version: number }> {
   migrations.forEach((migration, index) => {
     if (migration.version !== index + 1) {
       throw new TypeError(`PostgreSQL migration "${migration.name}" has version ${migration.version}, expected ${index + 1}`);
@@ -302,7 +310,7 @@ export async function migratePostgres(
       }
       // Fresh statistics now, so that plans over the changed tables do not wait for autovacuum.
       if (pending.length > 0) await client.query("ANALYZE");
-      return await currentVersion(client);
+      return { foundVersion: found, version: await currentVersion(client) };
     } finally {
       await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY.toString()]);
     }

@@ -30,7 +30,7 @@ import { isSeatLevel } from "./postgres-seat-commands.js";
 import { replayStoredOutcome } from "./postgres-stored-outcome.js";
 import { CommitListener } from "./postgres-commit-listener.js";
 import { readHold } from "./postgres-hold-actions.js";
-import { migratePostgres } from "./postgres-migrations.js";
+import { migratePostgresFrom } from "./postgres-migrations.js";
 import { POSTGRES_STORE_DEFAULTS } from "./postgres-store-defaults.js";
 import { insertShow, readShow, readShows } from "./postgres-show-commands.js";
 import {
@@ -125,6 +125,12 @@ interface StoredRequest {
  */
 export class PostgresStore implements SeatStore {
   readonly kind = "postgres";
+  #schema: { readonly foundVersion: number; readonly version: number } | undefined;
+
+  /** The schema's version when opened and now (set by open, before anyone else sees the store). */
+  get schema(): { readonly foundVersion: number; readonly version: number } | undefined {
+    return this.#schema;
+  }
   readonly batchesInFlight: number;
   /** A batch takes its show's row for its version step until it commits: batches of one show would queue on it. */
   readonly oneBatchPerShow = true;
@@ -172,7 +178,7 @@ export class PostgresStore implements SeatStore {
     const settings = typeof options === "string" ? { connectionString: options } : options;
     const store = new PostgresStore(settings);
     try {
-      await migratePostgres(store.#pool);
+      store.#schema = await migratePostgresFrom(store.#pool);
     } catch (error) {
       await store.close();
       // "connect ECONNREFUSED 127.0.0.1:5432" alone does not say that the

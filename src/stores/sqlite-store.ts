@@ -30,7 +30,7 @@ import type {
 import type { ChangeLogRead, ChangeLogRetention, ShowChange } from "../core/show-changes.js";
 import { decideCreate, decideResize } from "../core/show-rules.js";
 import { SqliteBatchShows, type BatchShow } from "./sqlite-batch-shows.js";
-import { openSqliteDatabase } from "./sqlite-binding.js";
+import { openSqliteDatabase, sqliteBinding } from "./sqlite-binding.js";
 import { migrateSqlite } from "./sqlite-migrations.js";
 import { prepareSqliteStatements, type ChangeRow, type SqliteStatements } from "./sqlite-statements.js";
 
@@ -97,6 +97,8 @@ const SHOW_NOT_FOUND: CommandOutcome = { ok: false, reason: "SHOW_NOT_FOUND", se
 export class SqliteStore implements SeatStore {
   readonly kind = "sqlite";
   readonly path: string;
+  readonly schema: { readonly foundVersion: number; readonly version: number };
+  readonly engine = `${sqliteBinding().packageName} ${sqliteBinding().version}`;
   readonly #db: SqliteDatabase;
   readonly #retentionMs: number;
   readonly #now: () => number;
@@ -129,7 +131,8 @@ export class SqliteStore implements SeatStore {
       db.pragma(`wal_autocheckpoint = ${checkpointPages}`);
       db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
       db.pragma("foreign_keys = ON");
-      migrateSqlite(db);
+      const foundVersion = db.pragma("user_version", { simple: true }) as number;
+      this.schema = { foundVersion, version: migrateSqlite(db) };
     } catch (error) {
       db.close();
       throw error;
