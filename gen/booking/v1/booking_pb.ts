@@ -1290,7 +1290,10 @@ export const SeatChangeSchema: GenMessage<SeatChange> = /*@__PURE__*/
   messageDesc(file_booking_v1_booking, 33);
 
 /**
- * AvailabilityForm chooses how free seats are sent.
+ * AvailabilityForm chooses how free seats are sent. A value this server does
+ * not know (one added to a later version of this file) is answered as
+ * AVAILABILITY_FORM_BOTH: sending more than asked is safe, sending less is
+ * not.
  *
  * @generated from enum booking.v1.AvailabilityForm
  */
