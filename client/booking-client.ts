@@ -42,6 +42,7 @@ import { newRequestId } from "./request-ids.js";
 import { startWatch, type AvailabilityWatch, type WatchAvailabilityInit, type WatchOptions, type WatchStream } from "./watch-availability.js";
 import { grpcServiceDefinition } from "../wire/grpc-service-definition.js";
 import { CORRELATION_ID_HEADER, DEFAULT_ADDRESS, PRINTABLE_ID_PATTERN } from "../wire/wire-constants.js";
+import { checkServerAddress } from "./server-address.js";
 
 /** The address used when none is given: the server's default listen address. */
 export { DEFAULT_ADDRESS };
@@ -200,6 +201,7 @@ type ServiceClient = InstanceType<typeof BookingServiceClient>;
  */
 export function createBookingClient(options: BookingClientOptions): BookingClient {
   const address = options.address ?? DEFAULT_ADDRESS;
+  checkServerAddress("address", address);
   const policy: RetryPolicy = {
     maxAttempts: options.retry?.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts,
     initialBackoffMs: options.retry?.initialBackoffMs ?? DEFAULT_RETRY_POLICY.initialBackoffMs,
@@ -241,6 +243,8 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
   };
   const client = connect(address);
   let closed = false;
+  /** Ends the waits of calls between attempts when the client closes. */
+  const closing = new AbortController();
   /** Clients of the other addresses a watch rotates through, made on first use. */
   const otherClients = new Map<string, ServiceClient>();
   const watches = new Set<AvailabilityWatch>();
@@ -272,7 +276,7 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
         metadata.set(REQUEST_ID_HEADER, headerId);
         return invoke(client, method, request, metadata, deadline, call.signal);
       },
-      { method, policy, deadline, requestId, signal: call.signal, onRetry },
+      { method, policy, deadline, requestId, signal: call.signal, closing: closing.signal, onRetry },
     );
   };
 
@@ -317,6 +321,7 @@ export function createBookingClient(options: BookingClientOptions): BookingClien
     },
     close: () => {
       closed = true;
+      closing.abort();
       for (const watch of watches) watch.close();
       watches.clear();
       client.close();

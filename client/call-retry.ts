@@ -36,6 +36,8 @@ export interface RetryContext {
   readonly deadline: number;
   readonly requestId: string | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Aborted when the client closes: a wait before the next attempt ends at once (FAILED_PRECONDITION). */
+  readonly closing?: AbortSignal | undefined;
   readonly onRetry?: ((event: RetryEvent) => void) | undefined;
   /** Source of jitter in [0, 1); tests may fix it. */
   readonly random?: () => number;
@@ -98,13 +100,22 @@ export async function callWithRetries<T>(
     const delayMs = retryDelayMs(error, attemptNumber, context.policy, context.random);
     if (delayMs === undefined || Date.now() + delayMs >= context.deadline) throw error;
     context.onRetry?.({ method: context.method, attempt: attemptNumber, error, delayMs, requestId: context.requestId });
+    const stops = [context.signal, context.closing].filter((signal): signal is AbortSignal => signal !== undefined);
     try {
-      await sleep(delayMs, undefined, context.signal === undefined ? {} : { signal: context.signal });
+      await sleep(delayMs, undefined, stops.length === 0 ? {} : { signal: stops.length === 1 ? stops[0] : AbortSignal.any(stops) });
     } catch {
-      // Only an abort rejects the sleep.
+      // Only an abort, or the client closing, rejects the sleep.
+      if (wasAborted(context.closing) && !wasAborted(context.signal)) {
+        throw new BookingError(status.FAILED_PRECONDITION, "the booking client is closed", facts(attemptNumber));
+      }
       throw aborted(context.signal, facts(attemptNumber));
     }
   }
+}
+
+/** Read through a call, so that the compiler does not keep an earlier check's narrowing across an await. */
+function wasAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }
 
 function aborted(signal: AbortSignal | undefined, facts: { requestId: string | undefined; attempts: number }): BookingError {

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { PeerCertificate } from "node:tls";
 import { credentials, type ChannelCredentials } from "@grpc/grpc-js";
@@ -35,6 +36,7 @@ export function loadClientCredentials(
   checkServerIdentity?: (hostname: string, certificate: PeerCertificate) => Error | undefined,
 ): ChannelCredentials {
   const ca = material.ca === undefined ? null : readPem(material.ca, "CA certificate");
+  if (ca !== null) checkCertificates(ca, material.ca);
   const cert = readPem(material.cert, "client certificate");
   const key = readPem(material.key, "client key");
   try {
@@ -46,6 +48,30 @@ export function loadClientCredentials(
       { cause: error },
     );
   }
+}
+
+/**
+ * Checks that `pem` holds at least one certificate and that each parses.
+ * grpc-js accepts any bytes as the CA and only the handshake fails, as an
+ * UNAVAILABLE "self-signed certificate in certificate chain" after every
+ * retry: the mistake belongs here, at construction.
+ */
+function checkCertificates(pem: Buffer, source: PemSource | undefined): void {
+  const named = typeof source === "string" && !source.includes("-----BEGIN") ? ` (${source})` : "";
+  const blocks = pem.toString("utf8").match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    throw new ClientCredentialsError(`the CA certificate${named} holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" block)`);
+  }
+  blocks.forEach((block, index) => {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw new ClientCredentialsError(
+        `certificate ${index + 1} of the CA certificate${named} does not parse: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+  });
 }
 
 /** Resolves a {@link PemSource} to bytes; `what` names it in errors. */

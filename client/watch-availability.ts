@@ -5,6 +5,7 @@ import { BookingError } from "./booking-error.js";
 import { backoffMs, type RetryPolicy } from "./call-retry.js";
 import { isSeatMapError, SeatMap } from "./seat-map.js";
 import { changeFromWire, snapshotFromWire, type WatchChange, type WatchSnapshot } from "./watch-updates.js";
+import { checkServerAddress } from "./server-address.js";
 
 /** What to watch: a show (empty or unset means the server's default show) and the snapshot's form. */
 export interface WatchAvailabilityInit {
@@ -141,7 +142,7 @@ type StreamEnd = { readonly resumable: boolean; readonly error: BookingError };
 export function startWatch(dependencies: WatchDependencies, init: WatchAvailabilityInit, options: WatchOptions = {}): AvailabilityWatch {
   const addresses = options.addresses === undefined || options.addresses.length === 0 ? [dependencies.address] : [...options.addresses];
   for (const address of addresses) {
-    if (typeof address !== "string" || address === "") throw new TypeError("addresses must be non-empty \"host:port\" strings");
+    checkServerAddress("addresses", address);
   }
   const policy: RetryPolicy = {
     maxAttempts: options.retry?.maxAttempts ?? Number.POSITIVE_INFINITY,

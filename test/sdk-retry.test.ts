@@ -162,6 +162,24 @@ describe("createBookingClient retries", () => {
     expect(error.attempts).toBe(1);
   });
 
+  it("ends a call waiting to retry when the client closes, with FAILED_PRECONDITION, not when the wait would have ended", async () => {
+    const proxy = await proxyTo(hangUpPort);
+    // A wait of at least an hour: were close() not to end it, the test would time out.
+    const alice = client(proxy.port, {
+      defaultDeadlineMs: 7_200_000,
+      retry: { maxAttempts: 10, initialBackoffMs: 3_600_000, maxBackoffMs: 3_600_000, onRetry: () => alice.close() },
+    });
+
+    const error = await failure(alice.bookSeats({ seats: [12] }, { requestId: "sdk-retry-closed" }));
+
+    expect([error.codeName, error.message, error.attempts, error.requestId]).toEqual([
+      "FAILED_PRECONDITION",
+      "the booking client is closed",
+      1,
+      "sdk-retry-closed",
+    ]);
+  });
+
   it("does not retry a refusal, and reports its reason, show and seats", async () => {
     const events: RetryEvent[] = [];
     const alice = client(server.port, { retry: { onRetry: (event) => events.push(event) } });
