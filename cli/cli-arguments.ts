@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_ADDRESS } from "../client/index.js";
+import { checkServerAddress, DEFAULT_ADDRESS } from "../client/index.js";
 import { DEFAULT_CERTS_DIR } from "../wire/wire-constants.js";
 import { isSeatListError, parseSeatList } from "../client/index.js";
 import { DurationSyntaxError, parseDuration } from "./cli-duration.js";
@@ -176,6 +176,9 @@ export function parseCliArguments(
   if (operations.length === 0) throw new UsageError("nothing to do: give a command such as book 1 2 3, cancel 1, show or hold 5-8");
   checkFlagsApply(operations, values);
 
+  for (const flag of ["show-id", "request-id"] as const) {
+    if (values[flag] === "") throw new UsageError(`--${flag} is empty; give a value, or leave it out`);
+  }
   const requestId = nonEmpty(values["request-id"]);
   if (requestId !== undefined && operations.filter((operation) => operation.kind !== "show").length > 1) {
     throw new UsageError("--request-id names one request; it cannot serve both book and cancel");
@@ -277,11 +280,14 @@ function ttl(raw: string | undefined): number | undefined {
   }
 }
 
-/** A show's seat count: digits only; the server rules on the range. */
+/** The largest seat count the protocol can carry (a uint32); the server's own maximum is lower. */
+const MAX_WIRE_SEAT_COUNT = 4_294_967_295;
+
+/** A show's seat count: digits, 1 to what the protocol carries; the server rules on its own maximum. */
 function seatCount(raw: string): number {
   const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) {
-    throw new UsageError(`SEATS is the number of seats, e.g. 120, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1 || value > MAX_WIRE_SEAT_COUNT) {
+    throw new UsageError(`SEATS is the number of seats, a whole number from 1 (e.g. 120), got "${raw}"`);
   }
   return value;
 }
@@ -301,8 +307,15 @@ function connection(
     }
   }
   const fromAs = (extension: string) => (as === undefined ? undefined : join(certsDir, `${as}.${extension}`));
+  if (values.address === "") throw new UsageError("--address is empty; give HOST:PORT, or leave it out for the default");
+  const address = nonEmpty(values.address) ?? nonEmpty(env["BOOKING_ADDRESS"]) ?? DEFAULT_ADDRESS;
+  try {
+    checkServerAddress(values.address === undefined && nonEmpty(env["BOOKING_ADDRESS"]) !== undefined ? "BOOKING_ADDRESS" : "--address", address);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
   return {
-    address: nonEmpty(values.address) ?? nonEmpty(env["BOOKING_ADDRESS"]) ?? DEFAULT_ADDRESS,
+    address,
     caPath: nonEmpty(values.ca) ?? nonEmpty(env["BOOKING_CA"]) ?? join(certsDir, "ca.crt"),
     certPath: nonEmpty(values.cert) ?? fromAs("crt") ?? nonEmpty(env["BOOKING_CERT"]) ?? join(certsDir, "alice.crt"),
     keyPath: nonEmpty(values.key) ?? fromAs("key") ?? nonEmpty(env["BOOKING_KEY"]) ?? join(certsDir, "alice.key"),

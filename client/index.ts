@@ -23,6 +23,7 @@ export {
   type FieldViolation,
 } from "./booking-error.js";
 export { BOOKING_ERROR_REASONS, type BookingErrorReason } from "./booking-error-reasons.js";
+export { checkServerAddress } from "./server-address.js";
 export { backoffMs, DEFAULT_RETRY_POLICY, retryDelayMs, type RetryEvent, type RetryPolicy } from "./call-retry.js";
 export {
   isResumable,

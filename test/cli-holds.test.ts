@@ -89,7 +89,10 @@ describe("parseCliArguments for holds and shows", () => {
     expect(usageError(["hold", "1", "--ttl", "10"])).toBe('--ttl: "10" is not a duration (expected e.g. 90s, 10m, 1h30m or 1500ms)');
     expect(usageError(["shows", "create", "gala"])).toBe("shows create takes ID SEATS, e.g. booking shows create gala 120");
     expect(usageError(["shows", "close"])).toBe("shows close takes ID, e.g. booking shows close gala");
-    expect(usageError(["shows", "resize", "gala", "many"])).toBe('SEATS is the number of seats, e.g. 120, got "many"');
+    expect(usageError(["shows", "resize", "gala", "many"])).toBe('SEATS is the number of seats, a whole number from 1 (e.g. 120), got "many"');
+    // Beyond what the protocol carries, and zero, are refused here, not by a serialization failure or the server.
+    expect(usageError(["shows", "create", "gala", "99999999999"])).toBe('SEATS is the number of seats, a whole number from 1 (e.g. 120), got "99999999999"');
+    expect(usageError(["shows", "resize", "gala", "0"])).toBe('SEATS is the number of seats, a whole number from 1 (e.g. 120), got "0"');
     expect(usageError(["shows", "delete", "gala"])).toContain('unknown command "shows delete"');
   });
 

@@ -108,6 +108,17 @@ describe("parseCliArguments", () => {
     expect(usageError(["book", "1", "--deadline", "soon"])).toContain("--deadline");
   });
 
+  it("refuses an address that is not HOST:PORT, from the flag or the environment, and empty --address, --show-id and --request-id", () => {
+    const shape = '"host:port" (a name or IPv4 address, or [IPv6], and a port 1-65535) or a grpc target such as "dns:///host:port"';
+    expect(usageError(["show", "--address", "127.0.0.1:abc"])).toBe(`--address must be ${shape}, got "127.0.0.1:abc"`);
+    expect(usageError(["show", "--address", ":50051"])).toBe(`--address must be ${shape}, got ":50051"`);
+    expect(() => parseCliArguments(["show"], { BOOKING_ADDRESS: "nohost" })).toThrow(new UsageError(`BOOKING_ADDRESS must be ${shape}, got "nohost"`));
+    expect(usageError(["show", "--address", ""])).toBe("--address is empty; give HOST:PORT, or leave it out for the default");
+    expect(usageError(["book", "1", "--show-id", ""])).toBe("--show-id is empty; give a value, or leave it out");
+    expect(usageError(["book", "1", "--request-id", ""])).toBe("--request-id is empty; give a value, or leave it out");
+    expect(parseCliArguments(["show", "--address", "[::1]:50051"], {})).toMatchObject({ connection: { address: "[::1]:50051" } });
+  });
+
   it("refuses --as together with --cert, and one request id for two requests", () => {
     expect(usageError(["show", "--as", "bob", "--cert", "x.crt"])).toContain("--as");
     expect(usageError(["--book", "1", "--cancel", "2", "--request-id", "r"])).toContain("--request-id");

@@ -1,6 +1,6 @@
 import "reflect-metadata";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, unlink } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -224,6 +224,14 @@ describe("runCertsCommand", () => {
     const io = capture();
     expect(await runCertsCommand(["--help"], io)).toBe(0);
     expect(io.out()).toMatch(/^Usage: booking certs/);
+  });
+
+  it("returns 2 with a one-line message naming the folder when it cannot be made (a file in the way), not a crash report", async () => {
+    await writeFile(join(scratch, "a-file"), "in the way\n");
+    const io = capture();
+    expect(await runCertsCommand(["--dir", "a-file/certs"], { ...io, cwd: scratch, env: {} })).toBe(2);
+    expect(io.err()).toMatch(new RegExp(`^booking certs: cannot write the development PKI to ${join(scratch, "a-file", "certs").replace(/[.]/g, "\\.")}: ENOTDIR: [^\n]*\n$`));
+    expect(io.out()).toBe("");
   });
 
   it("returns 2 with a one-line message for an unknown option", async () => {

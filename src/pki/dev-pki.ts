@@ -183,7 +183,17 @@ export async function runCertsCommand(argv: readonly string[], io: CertsCommandI
   }
   const env = io.env ?? process.env;
   const dir = resolve(io.cwd ?? process.cwd(), values.dir ?? (env["BOOKING_CERTS_DIR"] || "certs"));
-  const result = await ensureDevPki(dir, { force: values.force === true });
+  let result: Awaited<ReturnType<typeof ensureDevPki>>;
+  try {
+    result = await ensureDevPki(dir, { force: values.force === true });
+  } catch (error) {
+    // A folder that cannot be made or written (a file in the way, no
+    // permission, a read-only or virtual file system) is the user's to fix.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined) throw error;
+    stderr.write(`booking certs: cannot write the development PKI to ${dir}: ${(error as Error).message}\n`);
+    return 2;
+  }
   if (!result.created) {
     stdout.write(`Development certificates already exist in ${result.paths.dir} (use --force to replace them).\n`);
     return 0;
