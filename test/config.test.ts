@@ -92,6 +92,19 @@ describe("parseServerConfig", () => {
     );
   });
 
+  it("reads the two new timeouts, and refuses values that cannot work, naming flag and variable", () => {
+    expect(parse(["--tls-handshake-timeout-ms", "2500", "--request-arrival-timeout-ms", "0"])).toMatchObject({
+      tlsHandshakeTimeoutMs: 2500,
+      requestArrivalTimeoutMs: 0,
+    });
+    expect(() => parse(["--tls-handshake-timeout-ms", "50"])).toThrow(
+      '--tls-handshake-timeout-ms (BOOKING_TLS_HANDSHAKE_TIMEOUT_MS) must be a whole number >= 100, got "50"',
+    );
+    expect(() => parse([], { BOOKING_REQUEST_ARRIVAL_TIMEOUT_MS: "soon" })).toThrow(
+      '--request-arrival-timeout-ms (BOOKING_REQUEST_ARRIVAL_TIMEOUT_MS) must be a whole number >= 0, got "soon"',
+    );
+  });
+
   it("treats 1, true, yes and on as a true boolean variable, 0, false, no, off and empty as false", () => {
     for (const value of ["1", "true", "YES", "on"]) expect(parse([], { BOOKING_INSECURE: value }).insecure).toBe(true);
     for (const value of ["0", "false", "No", "off", ""]) expect(parse([], { BOOKING_INSECURE: value }).insecure).toBe(false);
